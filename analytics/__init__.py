@@ -1,0 +1,1 @@
+"""Upcast's analytics package."""

@@ -1,0 +1,397 @@
+"""The monitor: what to check, how often, and how patiently.
+
+A ``Monitor`` is immutable and always valid: it is only built from a
+definition that passed validation, and it carries its prepared check. The
+dictionary form (``to_dict``/``monitor_from_dict``) is the schema shared by
+YAML and JSON files and the API.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from engine.checks import Check, CheckSpec, get_kind, kind_names
+from engine.durations import format_duration, parse_duration
+from engine.errors import FieldError, ValidationError
+
+MIN_INTERVAL = 1.0
+MAX_INTERVAL = 86400.0
+MAX_RETRIES = 10
+DEFAULT_INTERVAL = 60.0
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRY_INTERVAL = 20.0
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+
+class Priority(enum.StrEnum):
+    """Which monitors run first when a shard has more due than it can run."""
+
+    CRITICAL = "critical"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """One monitored thing and the rules for checking it."""
+
+    id: str
+    name: str
+    kind: str
+    target: str
+    check: Check = field(compare=False, repr=False)
+    interval: float = DEFAULT_INTERVAL
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = 0
+    retry_interval: float = DEFAULT_RETRY_INTERVAL
+    tags: tuple[str, ...] = ()
+    priority: Priority = Priority.NORMAL
+    enabled: bool = True
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition in the shared file and API schema; durations in seconds."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "interval": _number(self.interval),
+            "timeout": _number(self.timeout),
+            "retries": self.retries,
+            "retry_interval": _number(self.retry_interval),
+            "tags": list(self.tags),
+            "priority": str(self.priority),
+            "enabled": self.enabled,
+            "description": self.description,
+            "options": _plain(self.options),
+        }
+
+    def replace(self, **changes: Any) -> Monitor:
+        """A validated copy with some fields changed."""
+        data = self.to_dict()
+        data.update(changes)
+        return monitor_from_dict(data)
+
+
+_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "target",
+    "interval",
+    "timeout",
+    "retries",
+    "retry_interval",
+    "tags",
+    "priority",
+    "enabled",
+    "description",
+    "options",
+)
+
+
+def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
+    """Validate a definition and build its monitor.
+
+    Every problem is collected and raised together as one ``ValidationError``
+    whose entries name their field, e.g. ``interval: must be between 1s and
+    24h, got 0s``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError([FieldError("", f"must be a mapping, got {data!r}")])
+    errors: list[FieldError] = []
+    for key in data:
+        if key not in _FIELDS:
+            errors.append(FieldError(str(key), "unknown field"))
+
+    name = _text(data, "name", errors, required=True, limit=200)
+    monitor_id = _monitor_id(data, name, errors)
+    kind = _text(data, "kind", errors, required=True, limit=64)
+    target = _text(data, "target", errors, required=False, limit=2048)
+    description = _text(data, "description", errors, required=False, limit=4000)
+
+    interval = _duration(data, "interval", DEFAULT_INTERVAL, errors)
+    if interval is not None and not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        errors.append(
+            FieldError(
+                "interval",
+                "must be between 1s and 24h, got " + format_duration(interval),
+            )
+        )
+        interval = None
+    fallback_timeout = min(DEFAULT_TIMEOUT, interval or DEFAULT_TIMEOUT)
+    timeout = _duration(data, "timeout", fallback_timeout, errors)
+    if timeout is not None:
+        if timeout <= 0:
+            errors.append(
+                FieldError("timeout", f"must be above 0s, got {format_duration(timeout)}")
+            )
+        elif interval is not None and timeout > interval:
+            errors.append(
+                FieldError(
+                    "timeout",
+                    f"must not exceed the interval ({format_duration(interval)}), "
+                    f"got {format_duration(timeout)}",
+                )
+            )
+    fallback_retry = min(DEFAULT_RETRY_INTERVAL, interval or DEFAULT_RETRY_INTERVAL)
+    retry_interval = _duration(data, "retry_interval", fallback_retry, errors)
+    if retry_interval is not None and not (
+        MIN_INTERVAL <= retry_interval <= MAX_INTERVAL
+    ):
+        errors.append(
+            FieldError(
+                "retry_interval",
+                "must be between 1s and 24h, got " + format_duration(retry_interval),
+            )
+        )
+
+    retries = data.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        errors.append(FieldError("retries", f"must be a whole number, got {retries!r}"))
+    elif not 0 <= retries <= MAX_RETRIES:
+        errors.append(
+            FieldError("retries", f"must be between 0 and {MAX_RETRIES}, got {retries}")
+        )
+
+    tags = _tags(data.get("tags", ()), errors)
+
+    priority_text = data.get("priority", "normal")
+    try:
+        priority = Priority(priority_text)
+    except ValueError:
+        errors.append(
+            FieldError(
+                "priority",
+                f"must be one of critical, normal, low, got {priority_text!r}",
+            )
+        )
+        priority = Priority.NORMAL
+
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        errors.append(FieldError("enabled", f"must be true or false, got {enabled!r}"))
+
+    options = data.get("options") or {}
+    if not isinstance(options, Mapping):
+        errors.append(FieldError("options", f"must be a mapping, got {options!r}"))
+        options = {}
+
+    check: Check | None = None
+    check_class = get_kind(kind) if kind else None
+    if kind and check_class is None:
+        errors.append(
+            FieldError("kind", f"unknown kind {kind!r}; known: {', '.join(kind_names())}")
+        )
+    if check_class is not None and interval is not None and timeout is not None:
+        spec = CheckSpec(
+            monitor_id=monitor_id or "",
+            target=target or "",
+            options=options,
+            interval=interval,
+            timeout=timeout,
+        )
+        try:
+            check = check_class.prepare(spec)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+
+    if errors or check is None:
+        raise ValidationError(errors)
+    assert monitor_id is not None and name is not None and kind is not None
+    assert interval is not None and timeout is not None and retry_interval is not None
+    return Monitor(
+        id=monitor_id,
+        name=name,
+        kind=kind,
+        target=target or "",
+        check=check,
+        interval=interval,
+        timeout=timeout,
+        retries=retries,
+        retry_interval=retry_interval,
+        tags=tags,
+        priority=priority,
+        enabled=enabled,
+        description=description or "",
+        options=MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS,
+    )
+
+
+def monitors_from_dicts(items: Iterable[Any]) -> list[Monitor]:
+    """Validate many definitions; problems name their place (``monitors[3].interval``)."""
+    monitors: list[Monitor] = []
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        place = f"monitors[{index}]"
+        try:
+            monitor = monitor_from_dict(item)
+        except ValidationError as exc:
+            errors.extend(exc.within(place).errors)
+            continue
+        if monitor.id in seen:
+            errors.append(
+                FieldError(
+                    f"{place}.id",
+                    f"{monitor.id!r} is already used by monitors[{seen[monitor.id]}]",
+                )
+            )
+            continue
+        seen[monitor.id] = index
+        monitors.append(monitor)
+    if errors:
+        raise ValidationError(errors)
+    return monitors
+
+
+def load_monitors(path: str | Path) -> list[Monitor]:
+    """Monitors from a YAML or JSON file holding a list or ``{monitors: [...]}``."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            document = json.loads(text)
+        else:
+            document = yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValidationError([FieldError("", f"{path}: not valid: {exc}")]) from exc
+    return monitors_from_document(document)
+
+
+def monitors_from_document(document: Any) -> list[Monitor]:
+    if isinstance(document, Mapping):
+        unknown = [key for key in document if key != "monitors"]
+        if unknown:
+            raise ValidationError(FieldError(str(key), "unknown field") for key in unknown)
+        document = document.get("monitors") or []
+    if not isinstance(document, list):
+        raise ValidationError(
+            [FieldError("monitors", f"must be a list, got {type(document).__name__}")]
+        )
+    return monitors_from_dicts(document)
+
+
+def dump_monitors(monitors: Iterable[Monitor], path: str | Path) -> None:
+    """Write monitors to a YAML or JSON file (chosen by suffix)."""
+    path = Path(path)
+    document = {"monitors": [monitor.to_dict() for monitor in monitors]}
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def slugify(name: str) -> str:
+    """An id made from a name: ``API health (EU)`` -> ``api-health-eu``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:64].rstrip("-")
+
+
+def _monitor_id(
+    data: Mapping[str, Any], name: str | None, errors: list[FieldError]
+) -> str | None:
+    value = data.get("id")
+    if value is None:
+        if name is None:
+            return None
+        slug = slugify(name)
+        if not slug:
+            errors.append(FieldError("id", "is required when the name has no letters"))
+            return None
+        return slug
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        errors.append(
+            FieldError(
+                "id",
+                "must be 1-64 letters, digits, '.', '_' or '-', starting with a "
+                f"letter or digit, got {value!r}",
+            )
+        )
+        return None
+    return value
+
+
+def _text(
+    data: Mapping[str, Any],
+    key: str,
+    errors: list[FieldError],
+    *,
+    required: bool,
+    limit: int,
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            errors.append(FieldError(key, "is required"))
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError(key, f"must be text, got {value!r}"))
+        return None
+    if required and not value.strip():
+        errors.append(FieldError(key, "must not be empty"))
+        return None
+    if len(value) > limit:
+        errors.append(FieldError(key, f"must be at most {limit} characters"))
+        return None
+    return value
+
+
+def _duration(
+    data: Mapping[str, Any], key: str, default: float, errors: list[FieldError]
+) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        errors.append(FieldError(key, str(exc)))
+        return None
+
+
+def _tags(value: Any, errors: list[FieldError]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        errors.append(FieldError("tags", f"must be a list of text, got {value!r}"))
+        return ()
+    tags: list[str] = []
+    for index, tag in enumerate(value):
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 64:
+            errors.append(
+                FieldError(f"tags[{index}]", f"must be text of 1-64 characters, got {tag!r}")
+            )
+        elif tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _number(seconds: float) -> int | float:
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,122 @@
+"""What a check reports: observations, failures with their reason, results."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Reason(enum.StrEnum):
+    """Why a check failed; each failure names exactly one."""
+
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    STATUS = "status"
+    ASSERTION = "assertion"
+    PROTOCOL = "protocol"
+    SIZE = "size"
+    MISSED = "missed"
+    PERMISSION = "permission"
+    INTERNAL = "internal"
+
+
+class MonitorState(enum.StrEnum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    PENDING = "pending"
+    DOWN = "down"
+    PAUSED = "paused"
+
+
+class CheckFailure(Exception):
+    """A check found its target unhealthy.
+
+    ``retryable`` says whether trying again soon can give a different answer:
+    a refused connection can, a certificate that expired yesterday cannot.
+    """
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        retryable: bool = True,
+        phases: Mapping[str, float] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+        self.phases = dict(phases or {})
+        self.details = dict(details or {})
+
+
+@dataclass(slots=True)
+class Observation:
+    """What a successful check saw.
+
+    ``latency_ms`` is the figure kept in the monitor's latency history;
+    ``phases`` breaks it down (dns, connect, tls, first_byte, total).
+    """
+
+    latency_ms: float
+    phases: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """One finished check of one monitor, as the scheduler emits it."""
+
+    monitor_id: str
+    started_at: float
+    ok: bool
+    latency_ms: float
+    state: MonitorState
+    reason: Reason | None = None
+    message: str = ""
+    retryable: bool = False
+    attempt: int = 0
+    lateness_ms: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "monitor_id": self.monitor_id,
+            "started_at": self.started_at,
+            "ok": self.ok,
+            "latency_ms": self.latency_ms,
+            "state": str(self.state),
+            "reason": None if self.reason is None else str(self.reason),
+            "message": self.message,
+            "retryable": self.retryable,
+            "attempt": self.attempt,
+            "lateness_ms": self.lateness_ms,
+            "phases": self.phases,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        reason = data.get("reason")
+        return cls(
+            monitor_id=data["monitor_id"],
+            started_at=data["started_at"],
+            ok=data["ok"],
+            latency_ms=data["latency_ms"],
+            state=MonitorState(data["state"]),
+            reason=None if reason is None else Reason(reason),
+            message=data.get("message", ""),
+            retryable=data.get("retryable", False),
+            attempt=data.get("attempt", 0),
+            lateness_ms=data.get("lateness_ms", 0.0),
+            phases=dict(data.get("phases", {})),
+            details=dict(data.get("details", {})),
+        )

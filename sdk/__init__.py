@@ -1,0 +1,1 @@
+"""Upcast's sdk package."""

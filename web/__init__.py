@@ -1,0 +1,1 @@
+"""Upcast's web package."""

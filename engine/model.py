@@ -144,7 +144,9 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     if timeout is not None:
         if timeout <= 0:
             errors.append(
-                FieldError("timeout", f"must be above 0s, got {format_duration(timeout)}")
+                FieldError(
+                    "timeout", f"must be above 0s, got {format_duration(timeout)}"
+                )
             )
         elif interval is not None and timeout > interval:
             errors.append(
@@ -201,15 +203,19 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     check_class = get_kind(kind) if kind else None
     if kind and check_class is None:
         errors.append(
-            FieldError("kind", f"unknown kind {kind!r}; known: {', '.join(kind_names())}")
+            FieldError(
+                "kind", f"unknown kind {kind!r}; known: {', '.join(kind_names())}"
+            )
         )
-    if check_class is not None and interval is not None and timeout is not None:
+    if check_class is not None:
+        # Bad common fields are already reported; the kind still checks its own
+        # fields against stand-in values so every problem shows up at once.
         spec = CheckSpec(
             monitor_id=monitor_id or "",
             target=target or "",
             options=options,
-            interval=interval,
-            timeout=timeout,
+            interval=interval or DEFAULT_INTERVAL,
+            timeout=timeout or fallback_timeout,
         )
         try:
             check = check_class.prepare(spec)
@@ -218,8 +224,13 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
 
     if errors or check is None:
         raise ValidationError(errors)
-    assert monitor_id is not None and name is not None and kind is not None
-    assert interval is not None and timeout is not None and retry_interval is not None
+    # Every field is known good once no error was found.
+    assert monitor_id is not None
+    assert name is not None
+    assert kind is not None
+    assert interval is not None
+    assert timeout is not None
+    assert retry_interval is not None
     return Monitor(
         id=monitor_id,
         name=name,
@@ -239,7 +250,7 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
 
 
 def monitors_from_dicts(items: Iterable[Any]) -> list[Monitor]:
-    """Validate many definitions; problems name their place (``monitors[3].interval``)."""
+    """Validate many definitions; problems name their place (``monitors[3].id``)."""
     monitors: list[Monitor] = []
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
@@ -283,7 +294,9 @@ def monitors_from_document(document: Any) -> list[Monitor]:
     if isinstance(document, Mapping):
         unknown = [key for key in document if key != "monitors"]
         if unknown:
-            raise ValidationError(FieldError(str(key), "unknown field") for key in unknown)
+            raise ValidationError(
+                FieldError(str(key), "unknown field") for key in unknown
+            )
         document = document.get("monitors") or []
     if not isinstance(document, list):
         raise ValidationError(
@@ -378,7 +391,9 @@ def _tags(value: Any, errors: list[FieldError]) -> tuple[str, ...]:
     for index, tag in enumerate(value):
         if not isinstance(tag, str) or not tag.strip() or len(tag) > 64:
             errors.append(
-                FieldError(f"tags[{index}]", f"must be text of 1-64 characters, got {tag!r}")
+                FieldError(
+                    f"tags[{index}]", f"must be text of 1-64 characters, got {tag!r}"
+                )
             )
         elif tag not in tags:
             tags.append(tag)

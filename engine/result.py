@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 
 class Reason(enum.StrEnum):
     """Why a check failed; each failure names exactly one."""
@@ -120,3 +122,15 @@ class CheckResult:
             phases=dict(data.get("phases", {})),
             details=dict(data.get("details", {})),
         )
+
+
+def pack_results(results: list[CheckResult]) -> bytes:
+    """A batch of results as one msgpack message, for shipping between processes."""
+    message: bytes = msgpack.packb(
+        [result.to_dict() for result in results], use_bin_type=True
+    )
+    return message
+
+
+def unpack_results(message: bytes) -> list[CheckResult]:
+    return [CheckResult.from_dict(item) for item in msgpack.unpackb(message, raw=False)]

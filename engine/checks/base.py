@@ -54,3 +54,4 @@ class Check(abc.ABC):
 
     async def close(self) -> None:
         """Release what the check holds (sockets, files) when it is removed."""
+        return None

@@ -1,0 +1,1 @@
+"""Upcast's benchmarks: ``python -m bench --help`` lists them."""

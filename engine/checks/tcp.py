@@ -1,0 +1,511 @@
+"""The ``tcp`` check kind: connect to a port, optionally talk, and judge the reply.
+
+The connect-only path is the hot one (a shard may hold hundreds of thousands
+of port checks), so it avoids streams and extra tasks: one non-blocking
+socket, one ``sock_connect`` and one timer. When the host is an IP literal
+its socket address is computed once, at prepare time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any, Self
+
+from engine.checks import register
+from engine.checks.base import Check, CheckSpec
+from engine.conditions import Condition, parse_condition
+from engine.durations import format_duration
+from engine.errors import FieldError, ValidationError
+from engine.result import CheckFailure, Observation, Reason
+
+logger = logging.getLogger(__name__)
+
+CONDITION_NAMES = ("reply", "response_time")
+
+DEFAULT_MAX_BYTES = 64 * 1024
+MAX_MAX_BYTES = 1024 * 1024
+QUOTED_REPLY_CHARS = 200
+KEPT_REPLY_CHARS = 1024
+
+OPTIONS = ("send", "send_hex", "expect", "max_bytes", "condition")
+
+# The scheduler bounds a run by the same timeout. Ending this much sooner
+# (at most a tenth of the timeout) lets a check say which step ran out of time
+# instead of being cut off with a bare timeout.
+TIMEOUT_MARGIN = 0.05
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+Address = tuple[Any, ...]
+
+
+class TcpCheck(Check):
+    """Connect to ``host:port``; optionally send a payload and match the reply."""
+
+    __slots__ = (
+        "_addresses",
+        "_condition",
+        "_host",
+        "_max_bytes",
+        "_pattern",
+        "_payload",
+        "_port",
+        "_timeout",
+    )
+
+    kind = "tcp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        addresses: list[tuple[int, Address]] | None,
+        timeout: float,
+        payload: bytes | None = None,
+        pattern: re.Pattern[bytes] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        condition: Condition | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._addresses = addresses
+        self._timeout = timeout
+        self._payload = payload
+        self._pattern = pattern
+        self._max_bytes = max_bytes
+        self._condition = condition
+
+    @classmethod
+    def prepare(cls, spec: CheckSpec) -> Self:
+        """Validate the target and options, reporting every problem together."""
+        errors: list[FieldError] = []
+        options = spec.options
+        _reject_unknown(options, OPTIONS, errors)
+
+        host, port = "", 0
+        try:
+            host, port = parse_host_port(spec.target)
+        except ValueError as exc:
+            errors.append(FieldError("target", str(exc)))
+
+        payload = _payload(options, errors)
+        pattern = _pattern(options.get("expect"), errors)
+        max_bytes = _max_bytes(options.get("max_bytes", DEFAULT_MAX_BYTES), errors)
+        condition = _condition(options.get("condition"), errors)
+
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            host,
+            port,
+            _literal_address(host, port),
+            own_budget(spec.timeout),
+            payload,
+            pattern,
+            max_bytes,
+            condition,
+        )
+
+    @property
+    def talks(self) -> bool:
+        """Whether a run reads a reply rather than only connecting."""
+        return (
+            self._payload is not None
+            or self._pattern is not None
+            or self._condition is not None
+        )
+
+    async def run(self) -> Observation:
+        """Connect, then talk when asked to; the monitor's timeout bounds it all."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        phases: dict[str, float] = {}
+        step = "connect"
+        reader: _ReplyReader | None = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                addresses = self._addresses
+                if addresses is None:
+                    step = "dns"
+                    addresses = await self._resolve(loop)
+                    phases["dns"] = _ms(started)
+                    step = "connect"
+                connect_started = time.perf_counter()
+                sock, address = await self._connect(loop, addresses)
+                phases["connect"] = _ms(connect_started)
+                if not self.talks:
+                    sock.close()
+                    phases["total"] = _ms(started)
+                    return Observation(phases["total"], phases)
+                step = "reply"
+                reader = _ReplyReader(
+                    loop.create_future(), self._pattern, self._max_bytes
+                )
+                await self._exchange(loop, sock, reader)
+        except CheckFailure as failure:
+            failure.phases.update(phases)
+            failure.phases["total"] = _ms(started)
+            raise
+        except TimeoutError as exc:
+            phases["total"] = _ms(started)
+            if reader is not None and reader.buffer:
+                raise self._mismatch(reader, phases, "before the timeout") from exc
+            waited = format_duration(self._timeout)
+            what = {
+                "dns": f"resolving {self._host}",
+                "connect": f"connecting to {self._host}:{self._port}",
+                "reply": f"waiting for a reply from {self._host}:{self._port}",
+            }[step]
+            raise CheckFailure(
+                Reason.TIMEOUT,
+                f"{what} took longer than {waited}",
+                phases=phases,
+                details={"step": step},
+            ) from exc
+
+        phases["total"] = _ms(started)
+        assert reader is not None
+        if reader.first_byte_at is not None:
+            phases["first_byte"] = (reader.first_byte_at - started) * 1000.0
+        if self._pattern is not None and not reader.matched:
+            raise self._mismatch(reader, phases, "at EOF" if reader.eof else "")
+        reply = reader.text()
+        details = {"address": _show(address), "reply": reply[:KEPT_REPLY_CHARS]}
+        if self._condition is not None:
+            env = {"reply": reply, "response_time": phases["total"]}
+            problem = self._condition.check(env)
+            if problem is not None:
+                raise CheckFailure(
+                    Reason.ASSERTION, problem, phases=phases, details=details
+                )
+        return Observation(phases["total"], phases, details)
+
+    async def _resolve(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> list[tuple[int, Address]]:
+        try:
+            infos = await loop.getaddrinfo(
+                self._host, self._port, type=socket.SOCK_STREAM
+            )
+        except socket.gaierror as exc:
+            raise CheckFailure(
+                Reason.DNS, f"could not resolve {self._host}: {exc.strerror}"
+            ) from exc
+        return [(family, address) for family, _, _, _, address in infos]
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        addresses: list[tuple[int, Address]],
+    ) -> tuple[socket.socket, Address]:
+        """A connected socket to the first address that accepts, tried in order."""
+        failure: OSError | None = None
+        for family, address in addresses:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                failure = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock, address
+        assert failure is not None
+        if isinstance(failure, ConnectionRefusedError):
+            problem = "connection refused"
+        else:
+            problem = failure.strerror or str(failure)
+        raise CheckFailure(
+            Reason.CONNECT,
+            f"could not connect to {self._host}:{self._port}: {problem}",
+        ) from failure
+
+    async def _exchange(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        reader: _ReplyReader,
+    ) -> None:
+        try:
+            transport, _ = await loop.create_connection(lambda: reader, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            if self._payload:
+                transport.write(self._payload)
+            await reader.done
+        except ConnectionError as exc:
+            if not reader.buffer:
+                raise CheckFailure(
+                    Reason.CONNECT,
+                    f"{self._host}:{self._port} dropped the connection: {exc}",
+                ) from exc
+        finally:
+            transport.close()
+
+    def _mismatch(
+        self, reader: _ReplyReader, phases: dict[str, float], when: str
+    ) -> CheckFailure:
+        assert self._pattern is not None
+        reply = reader.text()
+        quoted = repr(reply[:QUOTED_REPLY_CHARS])
+        if len(reply) > QUOTED_REPLY_CHARS or reader.truncated:
+            quoted += " (truncated)"
+        expected = self._pattern.pattern.decode("utf-8", "replace")
+        suffix = f" {when}" if when else ""
+        return CheckFailure(
+            Reason.ASSERTION,
+            f"reply did not match /{expected}/{suffix}; got {quoted}",
+            phases=phases,
+            details={"reply": reply[:KEPT_REPLY_CHARS], "truncated": reader.truncated},
+        )
+
+
+class _ReplyReader(asyncio.Protocol):
+    """Collect a reply until the pattern matches, the peer closes, or the cap.
+
+    Without a pattern the first chunk that arrives is the reply: that is
+    what a banner check (SSH, SMTP) wants.
+    """
+
+    __slots__ = (
+        "_limit",
+        "_pattern",
+        "buffer",
+        "done",
+        "eof",
+        "first_byte_at",
+        "matched",
+        "truncated",
+    )
+
+    def __init__(
+        self,
+        done: asyncio.Future[None],
+        pattern: re.Pattern[bytes] | None,
+        limit: int,
+    ) -> None:
+        self.done = done
+        self.buffer = bytearray()
+        self.first_byte_at: float | None = None
+        self.matched = False
+        self.truncated = False
+        self.eof = False
+        self._pattern = pattern
+        self._limit = limit
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        if self.first_byte_at is None:
+            self.first_byte_at = time.perf_counter()
+        self.buffer += data
+        if len(self.buffer) >= self._limit:
+            self.truncated = len(self.buffer) > self._limit
+            del self.buffer[self._limit :]
+        if self._pattern is not None:
+            self.matched = self._pattern.search(self.buffer) is not None
+            if self.matched or len(self.buffer) >= self._limit:
+                self.done.set_result(None)
+        else:
+            self.done.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        if not self.done.done():
+            self.done.set_result(None)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if exc is None or self.buffer:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(exc)
+
+    def text(self) -> str:
+        return self.buffer.decode("utf-8", "replace")
+
+
+def parse_host_port(target: str) -> tuple[str, int]:
+    """Split ``host:port`` or ``[ipv6]:port``; raise ``ValueError`` saying why not."""
+    text = target.strip()
+    shape = f"must be host:port or [ipv6]:port, got {target!r}"
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or text[close + 1 : close + 2] != ":":
+            raise ValueError(shape)
+        host, port_text = text[1:close], text[close + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon or not host:
+            raise ValueError(shape)
+        if ":" in host:
+            raise ValueError(
+                f"an IPv6 address needs brackets, e.g. [::1]:80, got {target!r}"
+            )
+        if not _is_ip(host) and not is_hostname(host):
+            raise ValueError(f"{host!r} is not a valid host name or IP address")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be between 1 and 65535, got {port_text!r}")
+    return host, int(port_text)
+
+
+def own_budget(timeout: float) -> float:
+    """The part of the monitor's timeout a check gives itself; see TIMEOUT_MARGIN."""
+    return timeout - min(TIMEOUT_MARGIN, timeout / 10)
+
+
+def is_hostname(host: str) -> bool:
+    """Whether ``host`` is a syntactically valid DNS name (a trailing dot is fine)."""
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        return False
+    return all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _literal_address(host: str, port: int) -> list[tuple[int, Address]] | None:
+    """The socket address of an IP literal, so runs need no resolver."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.version == 4:
+        return [(socket.AF_INET, (host, port))]
+    return [(socket.AF_INET6, (host, port, 0, 0))]
+
+
+def _reject_unknown(
+    options: Mapping[str, Any], known: tuple[str, ...], errors: list[FieldError]
+) -> None:
+    for key in options:
+        if key not in known:
+            errors.append(
+                FieldError(
+                    f"options.{key}", f"unknown option; known: {', '.join(known)}"
+                )
+            )
+
+
+def _payload(options: Mapping[str, Any], errors: list[FieldError]) -> bytes | None:
+    text, hex_text = options.get("send"), options.get("send_hex")
+    if text is not None and hex_text is not None:
+        errors.append(
+            FieldError("options.send_hex", "cannot be used together with options.send")
+        )
+        return None
+    if text is not None:
+        if not isinstance(text, str):
+            errors.append(FieldError("options.send", f"must be text, got {text!r}"))
+            return None
+        return text.encode("utf-8")
+    if hex_text is not None:
+        try:
+            if not isinstance(hex_text, str):
+                raise ValueError
+            return bytes.fromhex(hex_text)
+        except ValueError:
+            errors.append(
+                FieldError(
+                    "options.send_hex",
+                    f"must be hexadecimal bytes such as '0d 0a', got {hex_text!r}",
+                )
+            )
+    return None
+
+
+def _pattern(value: Any, errors: list[FieldError]) -> re.Pattern[bytes] | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        errors.append(
+            FieldError("options.expect", f"must be a regular expression, got {value!r}")
+        )
+        return None
+    try:
+        return re.compile(value.encode("utf-8"))
+    except re.error as exc:
+        errors.append(
+            FieldError("options.expect", f"is not a valid regular expression: {exc}")
+        )
+        return None
+
+
+def _max_bytes(value: Any, errors: list[FieldError]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(
+            FieldError("options.max_bytes", f"must be a whole number, got {value!r}")
+        )
+        return DEFAULT_MAX_BYTES
+    if not 1 <= value <= MAX_MAX_BYTES:
+        errors.append(
+            FieldError(
+                "options.max_bytes",
+                f"must be between 1 and {MAX_MAX_BYTES}, got {value}",
+            )
+        )
+        return DEFAULT_MAX_BYTES
+    return value
+
+
+def _condition(value: Any, errors: list[FieldError]) -> Condition | None:
+    """The parsed ``condition`` option; it may read only ``CONDITION_NAMES``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError("options.condition", f"must be text, got {value!r}"))
+        return None
+    try:
+        condition = parse_condition(value)
+    except ValueError as exc:
+        errors.append(FieldError("options.condition", str(exc)))
+        return None
+    unknown = sorted(condition.names - set(CONDITION_NAMES))
+    if unknown:
+        errors.append(
+            FieldError(
+                "options.condition",
+                f"reads {', '.join(unknown)}, which this check does not provide; "
+                f"it provides {', '.join(CONDITION_NAMES)}",
+            )
+        )
+        return None
+    return condition
+
+
+def _show(address: Address) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0
+
+
+register(TcpCheck)

@@ -1,0 +1,443 @@
+"""The engine benchmark: checks per CPU-second, lateness and memory per monitor.
+
+Every figure comes from one run on one machine, so the ratios between them
+(the engine against wrk, against aiohttp) hold even when the machine is
+noisy. The target runs as a separate process; CPU time is the engine
+process's own (``time.process_time``), so the target's work is not counted.
+
+Sections, in order:
+
+1. http: HTTP checks with a fresh connection each, through the scheduler,
+   with more monitors due than one core can run (saturated).
+2. aiohttp: the same requests from aiohttp's client, a connection each.
+3. wrk: wrk with ``Connection: close`` against the same target, when
+   installed; its CPU time comes from the kernel's accounting of the child.
+4. tcp: TCP connect checks through the scheduler, saturated.
+5. fleet: 100,000 HTTP monitors on realistic intervals (not saturated):
+   memory per monitor, and how late checks start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import uvloop
+
+from bench.targets import Target, run_wrk, start_target
+from engine.model import Monitor, monitor_from_dict
+from engine.result import CheckResult
+from engine.scheduler import Scheduler
+
+TARGETS = {
+    "http_checks_per_cpu_second": 6000.0,
+    "http_share_of_wrk": 0.5,
+    "tcp_checks_per_cpu_second": 10000.0,
+    "lateness_p99_ms": 20.0,
+    "memory_per_monitor_bytes": 1536.0,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="measured time of each throughput section (default: 10)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=["auto", "nginx", "builtin"],
+        default="auto",
+        help="what the checks hit: nginx when installed (auto), or the built-in "
+        "uvloop server",
+    )
+    parser.add_argument(
+        "--saturating-monitors",
+        type=int,
+        default=12000,
+        help="monitors due every second in the throughput sections; more than "
+        "one core can check, so the engine runs flat out (default: 12000)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=256,
+        help="the scheduler's cap on concurrent checks (default: 256)",
+    )
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=100_000,
+        help="monitors in the lateness and memory section (default: 100000)",
+    )
+    parser.add_argument(
+        "--fleet-seconds",
+        type=float,
+        default=20.0,
+        help="measured time of the lateness section (default: 20)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["http", "aiohttp", "wrk", "tcp", "fleet"],
+        help="run only these sections",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench/results/engine.json"),
+        help="where to write the figures (default: bench/results/engine.json)",
+    )
+
+
+@dataclass
+class Throughput:
+    """Checks finished over a measured window and the CPU time they took."""
+
+    checks: int
+    seconds: float
+    cpu_seconds: float
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return self.checks / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        return self.checks / self.cpu_seconds if self.cpu_seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checks": self.checks,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "checks_per_second": round(self.per_second, 1),
+            "checks_per_cpu_second": round(self.per_cpu_second, 1),
+            "failures": self.failures,
+        }
+
+
+class Tally:
+    """Counts results as the scheduler reports them."""
+
+    def __init__(self, keep_lateness: bool = False) -> None:
+        self.checks = 0
+        self.failures: Counter[str] = Counter()
+        self.keep_lateness = keep_lateness
+        self.lateness: list[float] = []
+
+    def __call__(self, result: CheckResult) -> None:
+        self.checks += 1
+        if not result.ok:
+            self.failures[str(result.reason)] += 1
+        if self.keep_lateness:
+            self.lateness.append(result.lateness_ms)
+
+
+def http_monitor(index: int, url: str, interval: float) -> Monitor:
+    return monitor_from_dict(
+        {
+            "id": f"http-{index}",
+            "name": f"HTTP {index}",
+            "kind": "http",
+            "target": f"{url}m/{index}",
+            "interval": interval,
+            "timeout": min(5.0, interval),
+        }
+    )
+
+
+def tcp_monitor(index: int, host: str, port: int) -> Monitor:
+    return monitor_from_dict(
+        {
+            "id": f"tcp-{index}",
+            "name": f"TCP {index}",
+            "kind": "tcp",
+            "target": f"{host}:{port}",
+            "interval": 1,
+            "timeout": 1,
+        }
+    )
+
+
+async def saturate(
+    monitors: list[Monitor], seconds: float, max_in_flight: int
+) -> Throughput:
+    """Run monitors due every second, flat out, and count one measured window."""
+    tally = Tally()
+    scheduler = Scheduler(max_in_flight=max_in_flight, on_result=tally)
+    for monitor in monitors:
+        scheduler.add(monitor)
+    await scheduler.start()
+    try:
+        # The first second spreads first runs; measure from steady state.
+        await asyncio.sleep(1.5)
+        checks, failures = tally.checks, Counter(tally.failures)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        done = tally.checks - checks
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        failed = dict(tally.failures - failures)
+    finally:
+        await scheduler.close(timeout=5)
+    return Throughput(done, wall, cpu, failed)
+
+
+async def aiohttp_baseline(url: str, seconds: float, concurrency: int) -> Throughput:
+    """aiohttp's client, one connection per request, as many as it can."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=5)
+    done = 0
+    failures: Counter[str] = Counter()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        stop_at = 0.0
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                try:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status != 200:
+                            failures["status"] += 1
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    failures[type(exc).__name__] += 1
+                done += 1
+
+        stop_at = time.perf_counter() + seconds
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return Throughput(done, wall, cpu, dict(failures))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def fleet(
+    url: str, count: int, seconds: float, max_in_flight: int
+) -> dict[str, Any]:
+    """Memory per monitor and lateness for a large fleet that is not saturated.
+
+    Intervals are spread from 30 s to 120 s (about 1,100 checks a second for
+    100,000 monitors), so the shard has headroom and lateness measures the
+    scheduler, not a queue.
+    """
+    gc.collect()
+    before = rss_bytes()
+    intervals = np.linspace(30, 120, 10)
+    monitors = [http_monitor(i, url, float(intervals[i % 10])) for i in range(count)]
+    tally = Tally(keep_lateness=True)
+    scheduler = Scheduler(max_in_flight=max_in_flight, on_result=tally)
+    for monitor in monitors:
+        scheduler.add(monitor)
+    del monitors
+    gc.collect()
+    per_monitor = (rss_bytes() - before) / count
+
+    await scheduler.start()
+    try:
+        await asyncio.sleep(2)
+        tally.lateness.clear()
+        checks = tally.checks
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        done = tally.checks - checks
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        lateness = np.asarray(tally.lateness)
+        stats = scheduler.stats()
+    finally:
+        await scheduler.close(timeout=5)
+    p50, p99, worst = (
+        (float(v) for v in np.percentile(lateness, (50, 99, 100)))
+        if lateness.size
+        else (0.0, 0.0, 0.0)
+    )
+    return {
+        "monitors": count,
+        "memory_per_monitor_bytes": round(per_monitor, 1),
+        "checks": done,
+        "checks_per_second": round(done / wall, 1),
+        "cpu_share": round(cpu / wall, 3),
+        "lateness_p50_ms": round(p50, 3),
+        "lateness_p99_ms": round(p99, 3),
+        "lateness_max_ms": round(worst, 3),
+        "overruns": stats.overruns,
+        "failures": dict(tally.failures),
+    }
+
+
+async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+    wanted = set(args.only or ["http", "aiohttp", "wrk", "tcp", "fleet"])
+    figures: dict[str, Any] = {}
+    if "http" in wanted:
+        step("http checks through the scheduler")
+        monitors = [
+            http_monitor(i, target.url, 1.0) for i in range(args.saturating_monitors)
+        ]
+        figures["http"] = (
+            await saturate(monitors, args.seconds, args.max_in_flight)
+        ).as_dict()
+    if "aiohttp" in wanted:
+        step("aiohttp client baseline")
+        result = await aiohttp_baseline(target.url, args.seconds, args.max_in_flight)
+        figures["aiohttp"] = result.as_dict()
+    if "wrk" in wanted:
+        step("wrk with Connection: close")
+        wrk = await asyncio.to_thread(run_wrk, target.url, args.seconds)
+        figures["wrk"] = (
+            None
+            if wrk is None
+            else {
+                "requests": wrk.requests,
+                "seconds": wrk.seconds,
+                "cpu_seconds": round(wrk.cpu_seconds, 3),
+                "requests_per_cpu_second": round(wrk.per_cpu_second, 1),
+            }
+        )
+    if "tcp" in wanted:
+        step("tcp connect checks through the scheduler")
+        monitors = [
+            tcp_monitor(i, target.host, target.port)
+            for i in range(args.saturating_monitors)
+        ]
+        figures["tcp"] = (
+            await saturate(monitors, args.seconds, args.max_in_flight)
+        ).as_dict()
+    if "fleet" in wanted:
+        step(f"fleet of {args.fleet} monitors: memory and lateness")
+        figures["fleet"] = await fleet(
+            target.url, args.fleet, args.fleet_seconds, args.max_in_flight
+        )
+    return figures
+
+
+def verdicts(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of (figure, value, target, met) for the printed table."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(name: str, value: float | None, goal: str, met: bool | None) -> None:
+        shown = (
+            "n/a"
+            if value is None
+            else f"{value:,.2f}"
+            if value < 10
+            else f"{value:,.0f}"
+        )
+        rows.append((name, shown, goal, "" if met is None else "yes" if met else "NO"))
+
+    http = figures.get("http")
+    wrk = figures.get("wrk")
+    if http:
+        rate = http["checks_per_cpu_second"]
+        goal = TARGETS["http_checks_per_cpu_second"]
+        row(
+            "http checks / CPU-s (fresh connection)",
+            rate,
+            f">= {goal:,.0f}",
+            rate >= goal,
+        )
+        row("http checks / s (wall)", http["checks_per_second"], "", None)
+    if wrk:
+        row(
+            "wrk requests / CPU-s (Connection: close)",
+            wrk["requests_per_cpu_second"],
+            "",
+            None,
+        )
+    if http and wrk:
+        share = http["checks_per_cpu_second"] / wrk["requests_per_cpu_second"]
+        figures["http_share_of_wrk"] = round(share, 3)
+        goal = TARGETS["http_share_of_wrk"]
+        row("http engine / wrk, per CPU-s", share, f">= {goal}", share >= goal)
+    if figures.get("aiohttp"):
+        rate = figures["aiohttp"]["checks_per_cpu_second"]
+        row("aiohttp requests / CPU-s (baseline)", rate, "", None)
+        if http:
+            figures["http_over_aiohttp"] = round(
+                http["checks_per_cpu_second"] / rate, 2
+            )
+            row(
+                "http engine / aiohttp, per CPU-s",
+                figures["http_over_aiohttp"],
+                "",
+                None,
+            )
+    if figures.get("tcp"):
+        rate = figures["tcp"]["checks_per_cpu_second"]
+        goal = TARGETS["tcp_checks_per_cpu_second"]
+        row("tcp connect checks / CPU-s", rate, f">= {goal:,.0f}", rate >= goal)
+    fleet_figures = figures.get("fleet")
+    if fleet_figures:
+        count = fleet_figures["monitors"]
+        p99 = fleet_figures["lateness_p99_ms"]
+        goal = TARGETS["lateness_p99_ms"]
+        row(
+            f"lateness p50 ms ({count:,} monitors)",
+            fleet_figures["lateness_p50_ms"],
+            "",
+            None,
+        )
+        row(f"lateness p99 ms ({count:,} monitors)", p99, f"< {goal:g}", p99 < goal)
+        row("fleet checks / s", fleet_figures["checks_per_second"], "", None)
+        memory = fleet_figures["memory_per_monitor_bytes"]
+        goal = TARGETS["memory_per_monitor_bytes"]
+        row("memory per monitor, bytes", memory, f"<= {goal:,.0f}", memory <= goal)
+    return rows
+
+
+def step(text: str) -> None:
+    print(f"-- {text}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = start_target(args.target)
+    step(f"target: {target.name} at {target.url}")
+    try:
+        figures = uvloop.run(measure(args, target))
+    finally:
+        target.stop()
+    rows = verdicts(figures)
+    header = ("figure", "value", "target", "met")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    print()
+    for r in [header, *rows]:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    document = {
+        "benchmark": "engine",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "target": target.name,
+        "settings": {
+            "seconds": args.seconds,
+            "saturating_monitors": args.saturating_monitors,
+            "max_in_flight": args.max_in_flight,
+            "fleet": args.fleet,
+            "fleet_seconds": args.fleet_seconds,
+        },
+        "targets": TARGETS,
+        "figures": figures,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten to {args.json}")
+    return 0

@@ -1,0 +1,302 @@
+"""The ``upcast`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import uvloop
+
+from engine.checks import kind_names
+from engine.checks.push import PushCheck
+from engine.errors import ValidationError
+from engine.logs import configure_logging
+from engine.model import Monitor, load_monitors
+from engine.push_server import DEFAULT_HOST, DEFAULT_PORT, PushServer
+from engine.result import CheckResult, MonitorState
+from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_EVERY = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    command: str = args.command
+    if command == "kinds":
+        for name in kind_names():
+            print(name)
+        return 0
+
+    monitors = read_monitors(Path(args.file))
+    if monitors is None:
+        return 2
+    if command == "validate":
+        enabled = sum(1 for monitor in monitors if monitor.enabled)
+        print(f"{args.file}: {len(monitors)} monitors are valid ({enabled} enabled)")
+        return 0
+    if args.once:
+        return uvloop.run(run_once(monitors, args.max_in_flight, sys.stdout))
+    return uvloop.run(run_forever(monitors, args, sys.stdout))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upcast", description="Self-hosted infrastructure monitoring."
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log on stderr (default: warning)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="plain text for people or JSON lines for log collectors",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="check the monitors of a file in this process"
+    )
+    run.add_argument("file", help="a YAML or JSON monitor file")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="check every enabled monitor once, print a table and exit "
+        "(status 1 when any failed)",
+    )
+    run.add_argument(
+        "--output",
+        default="text",
+        choices=["text", "json"],
+        help="text: state changes and a summary; json: every result as a JSON line",
+    )
+    run.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help=f"checks running at once (default: {DEFAULT_MAX_IN_FLIGHT})",
+    )
+
+    run.add_argument(
+        "--push-listen",
+        type=listen_address,
+        default=(DEFAULT_HOST, DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help="where push monitors' jobs ping, at /push/<token> "
+        f"(default: {DEFAULT_HOST}:{DEFAULT_PORT})",
+    )
+    run.add_argument(
+        "--no-push",
+        action="store_true",
+        help="do not open the push endpoint",
+    )
+
+    validate = commands.add_parser(
+        "validate", help="check a monitor file and report every problem"
+    )
+    validate.add_argument("file", help="a YAML or JSON monitor file")
+
+    commands.add_parser("kinds", help="list the check kinds this install knows")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def read_monitors(path: Path) -> list[Monitor] | None:
+    """The file's monitors, or None after printing every problem to stderr."""
+    try:
+        return load_monitors(path)
+    except FileNotFoundError:
+        print(f"{path}: no such file", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+    return None
+
+
+async def run_once(monitors: list[Monitor], max_in_flight: int, out: TextIO) -> int:
+    """Check each enabled monitor once; 0 when all passed, 1 otherwise."""
+    scheduler = Scheduler(max_in_flight=max_in_flight)
+    enabled = [monitor for monitor in monitors if monitor.enabled]
+    for monitor in enabled:
+        scheduler.add(monitor)
+    limit = asyncio.Semaphore(max_in_flight)
+
+    async def check(monitor: Monitor) -> CheckResult:
+        async with limit:
+            return await scheduler.run_once(monitor.id)
+
+    try:
+        results = await asyncio.gather(*(check(monitor) for monitor in enabled))
+    finally:
+        await scheduler.close()
+    rows = [
+        (
+            result.monitor_id,
+            monitor.kind,
+            "ok" if result.ok else "FAIL",
+            f"{result.latency_ms:.1f} ms",
+            result.message if result.ok else f"{result.reason}: {result.message}",
+        )
+        for monitor, result in zip(enabled, results, strict=True)
+    ]
+    print_table(("MONITOR", "KIND", "RESULT", "LATENCY", "DETAIL"), rows, out)
+    return 0 if all(result.ok for result in results) else 1
+
+
+async def run_forever(
+    monitors: list[Monitor], args: argparse.Namespace, out: TextIO
+) -> int:
+    """Check until interrupted, printing state changes or every result."""
+    printer = Printer(out, args.output)
+    scheduler = Scheduler(
+        max_in_flight=args.max_in_flight,
+        on_result=printer.result if args.output == "json" else None,
+        on_state_change=printer.state_change,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    push: PushServer | None = None
+    if not args.no_push:
+        tokens = {
+            monitor.check.token
+            for monitor in monitors
+            if isinstance(monitor.check, PushCheck)
+        }
+        host, port = args.push_listen
+        push = PushServer(host=host, port=port, known=tokens.__contains__)
+        try:
+            await push.start()
+        except OSError as exc:
+            print(
+                f"cannot listen on {host}:{port} for push pings: {exc.strerror}; "
+                "choose another address with --push-listen or pass --no-push",
+                file=sys.stderr,
+            )
+            return 2
+        printer.note(f"push endpoint: {push.url}/<token>")
+
+    await scheduler.start()
+    for monitor in monitors:
+        scheduler.add(monitor)
+    enabled = [monitor.id for monitor in monitors if monitor.enabled]
+    first_round: asyncio.Future[list[CheckResult | BaseException]] | None = None
+    if len(enabled) <= args.max_in_flight:
+        # A fleet that fits in one round is checked at once, so the first
+        # states show up now rather than spread over the first interval.
+        first_round = asyncio.gather(
+            *(scheduler.run_once(monitor_id) for monitor_id in enabled),
+            return_exceptions=True,
+        )
+    printer.note(
+        f"checking {len(monitors)} monitors "
+        f"({sum(1 for m in monitors if m.enabled)} enabled); Ctrl-C stops"
+    )
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SUMMARY_EVERY)
+            stats = scheduler.stats()
+            printer.note(
+                f"{stats.checks_done} checks, {stats.checks_per_second:.1f}/s, "
+                f"{stats.in_flight} in flight, lateness p99 "
+                f"{stats.lateness_p99_ms:.1f} ms"
+            )
+    finally:
+        printer.note("stopping: waiting for the checks in flight")
+        await scheduler.close()
+        if first_round is not None:
+            await first_round
+        if push is not None:
+            await push.stop()
+    return 0
+
+
+class Printer:
+    """Writes what ``upcast run`` reports, as text for people or JSON lines."""
+
+    def __init__(self, out: TextIO, output: str) -> None:
+        self.out = out
+        self.json = output == "json"
+
+    def result(self, result: CheckResult) -> None:
+        self.out.write(json.dumps(result.to_dict(), default=str) + "\n")
+        self.out.flush()
+
+    def state_change(
+        self,
+        monitor_id: str,
+        before: MonitorState,
+        after: MonitorState,
+        result: CheckResult,
+    ) -> None:
+        if self.json:
+            return
+        stamp = time.strftime("%H:%M:%S", time.localtime(result.started_at))
+        detail = (
+            f"{result.latency_ms:.1f} ms"
+            if result.ok
+            else f"{result.reason}: {result.message}"
+        )
+        self.out.write(
+            f"{stamp}  {str(after).upper():<7}  {monitor_id}  "
+            f"(was {before})  {detail}\n"
+        )
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        if not self.json:
+            print(f"-- {text}", file=self.out, flush=True)
+
+
+def print_table(
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]], out: TextIO
+) -> None:
+    widths = [
+        max(len(row[column]) for row in [header, *rows])
+        for column in range(len(header))
+    ]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

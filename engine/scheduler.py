@@ -67,6 +67,12 @@ CHECK_CLOSE_TIMEOUT: Final = 5.0
 CANCEL_GRACE: Final = 1.0
 MESSAGE_LIMIT: Final = 500
 
+# Check kinds enforce the monitor's timeout themselves, so that a timeout can
+# say which step ran out of time. The scheduler's own limit is a backstop for
+# a check that ignores its timeout: it fires this much later, and is swept
+# from one heap by the driver instead of costing a timer per check.
+BACKSTOP_GRACE: Final = 0.25
+
 # Heap entries are single ints: due milliseconds above the slot number (and
 # the priority rank above both in the ready queue). An int costs a third of a
 # tuple, which matters with a million entries.
@@ -159,7 +165,9 @@ class _Run:
     slot: int
     generation: int
     check: Check
+    deadline_ms: int = 0
     task: asyncio.Task[CheckResult | None] | None = None
+    timed_out: bool = False
 
 
 def retry_delay(retry_interval: float, failures: int, interval: float) -> float:
@@ -257,6 +265,7 @@ class Scheduler:
         self._messages: dict[int, str] = {}
 
         self._timers: list[int] = []
+        self._deadlines: list[int] = []
         self._ready: list[int] = []
         self._runs: dict[int, _Run] = {}
         self._in_flight = 0
@@ -611,15 +620,16 @@ class Scheduler:
             heapq.heappush(ready, (urgency << _SLOT_BITS) | slot)
 
         self._launch_ready()
+        self._sweep_deadlines(int(now * 1000))
         self._sample_rate(now)
         if len(timers) > 2 * len(self._slots) + INITIAL_CAPACITY:
             self._compact_timers()
 
-        if ready and self._in_flight >= self._max_in_flight:
-            return MAX_SLEEP
-        if not timers:
-            return MAX_SLEEP
-        earliest = (timers[0] >> _SLOT_BITS) / 1000
+        earliest = math.inf
+        if timers and not (ready and self._in_flight >= self._max_in_flight):
+            earliest = (timers[0] >> _SLOT_BITS) / 1000
+        if self._deadlines:
+            earliest = min(earliest, (self._deadlines[0] >> _SLOT_BITS) / 1000)
         return min(MAX_SLEEP, max(GROUPING, earliest - now))
 
     def _launch_ready(self) -> None:
@@ -640,14 +650,30 @@ class Scheduler:
     ) -> asyncio.Task[CheckResult | None]:
         monitor = self._monitors[slot]
         assert monitor is not None
-        run = _Run(slot, int(self._generation[slot]), monitor.check)
+        deadline_ms = int((self._clock() + monitor.timeout + BACKSTOP_GRACE) * 1000)
+        run = _Run(slot, int(self._generation[slot]), monitor.check, deadline_ms)
         self._stage[slot] = _RUNNING
         self._in_flight += 1
         task = loop.create_task(self._execute(run, monitor, due))
         task.add_done_callback(functools.partial(self._finished, run))
         run.task = task
         self._runs[slot] = run
+        heapq.heappush(self._deadlines, (deadline_ms << _SLOT_BITS) | slot)
+        if deadline_ms / 1000 < self._wake_at:
+            self._poke()
         return task
+
+    def _sweep_deadlines(self, now_ms: int) -> None:
+        """Cancel the checks that outlived their monitor's timeout and grace."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0] >> _SLOT_BITS <= now_ms:
+            key = heapq.heappop(deadlines)
+            run = self._runs.get(key & _SLOT_MASK)
+            if run is None or run.deadline_ms != key >> _SLOT_BITS:
+                continue
+            if run.task is not None and not run.task.done():
+                run.timed_out = True
+                run.task.cancel()
 
     def _schedule(self, slot: int, due: float) -> None:
         if self._stopping:
@@ -690,7 +716,7 @@ class Scheduler:
         started = self._clock()
         lateness = max(0.0, started - due)
         self._note_lateness(lateness)
-        result = await self._measure(run.slot, monitor)
+        result = await self._measure(run, monitor)
         result.lateness_ms = lateness * 1000
 
         slot = run.slot
@@ -708,13 +734,18 @@ class Scheduler:
                 self._schedule(slot, self._clock() + monitor.interval)
         return result
 
-    async def _measure(self, slot: int, monitor: Monitor) -> CheckResult:
-        """Run the check under its timeout and turn any outcome into a result."""
+    async def _measure(self, run: _Run, monitor: Monitor) -> CheckResult:
+        """Run the check and turn any outcome into a result.
+
+        A check that is still running past its deadline is cancelled by
+        ``_sweep_deadlines``; that cancellation becomes a timeout here, while
+        any other cancellation goes on up.
+        """
+        slot = run.slot
         started_at = time.time()
         begin = time.perf_counter()
         try:
-            async with asyncio.timeout(monitor.timeout):
-                observation = await monitor.check.run()
+            observation = await monitor.check.run()
         except CheckFailure as failure:
             return CheckResult(
                 monitor_id=monitor.id,
@@ -728,22 +759,15 @@ class Scheduler:
                 phases=failure.phases,
                 details=failure.details,
             )
-        except TimeoutError:
-            return CheckResult(
-                monitor_id=monitor.id,
-                started_at=started_at,
-                ok=False,
-                latency_ms=_elapsed_ms(begin),
-                state=MonitorState.UNKNOWN,
-                reason=Reason.TIMEOUT,
-                message=f"no answer within {format_duration(monitor.timeout)}",
-                retryable=True,
-            )
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
+            if run.timed_out and current is not None and current.uncancel() == 0:
+                return self._backstop_timeout(monitor, started_at, begin)
             if current is None or current.cancelling():
                 raise
             return self._internal_failure(slot, monitor, started_at, begin, exc)
+        except TimeoutError:
+            return self._backstop_timeout(monitor, started_at, begin)
         except Exception as exc:
             return self._internal_failure(slot, monitor, started_at, begin, exc)
         return CheckResult(
@@ -755,6 +779,20 @@ class Scheduler:
             message=observation.message,
             phases=observation.phases,
             details=observation.details,
+        )
+
+    def _backstop_timeout(
+        self, monitor: Monitor, started_at: float, begin: float
+    ) -> CheckResult:
+        return CheckResult(
+            monitor_id=monitor.id,
+            started_at=started_at,
+            ok=False,
+            latency_ms=_elapsed_ms(begin),
+            state=MonitorState.UNKNOWN,
+            reason=Reason.TIMEOUT,
+            message=f"no answer within {format_duration(monitor.timeout)}",
+            retryable=True,
         )
 
     def _internal_failure(

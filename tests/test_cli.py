@@ -1,0 +1,215 @@
+"""The ``upcast`` command: validating files, one-shot runs, running until stopped."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sdk.cli import main
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A real TCP server on 127.0.0.1 that accepts and closes connections."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_reports_a_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "monitors.yaml",
+        "- {name: db, kind: tcp, target: '127.0.0.1:5432'}\n"
+        "- {name: web, kind: http, target: 'http://127.0.0.1/', enabled: false}\n",
+    )
+
+    assert main(["validate", str(path)]) == 0
+    assert "2 monitors are valid (1 enabled)" in capsys.readouterr().out
+
+
+def test_validate_lists_every_problem_with_its_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "monitors.yaml",
+        "monitors:\n"
+        "  - {name: db, kind: tcp, target: 'nowhere', interval: 0}\n"
+        "  - {name: web, kind: http, target: 'ftp://x', priority: urgent}\n",
+    )
+
+    assert main(["validate", str(path)]) == 2
+    errors = capsys.readouterr().err
+    assert "4 problem(s)" in errors
+    for field in (
+        "monitors[0].interval: must be between 1s and 24h, got 0s",
+        "monitors[0].target:",
+        "monitors[1].target:",
+        "monitors[1].priority: must be one of critical, normal, low",
+    ):
+        assert field in errors
+
+
+def test_validate_says_when_the_file_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(tmp_path / "absent.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_kinds_lists_every_built_in_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kinds"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert {"http", "https", "tcp", "dns", "icmp", "ping", "push"} <= set(listed)
+
+
+def test_run_once_prints_a_table_and_fails_when_a_monitor_fails(
+    tmp_path: Path, listening_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "monitors.yaml",
+        f"- {{name: open, kind: tcp, target: '127.0.0.1:{listening_port}'}}\n"
+        f"- {{name: shut, kind: tcp, target: '127.0.0.1:{closed_port()}'}}\n"
+        "- {name: idle, kind: tcp, target: '127.0.0.1:1', enabled: false}\n",
+    )
+
+    assert main(["run", "--once", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["MONITOR", "KIND", "RESULT", "LATENCY", "DETAIL"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"open", "shut"}
+    assert rows["open"].split()[2] == "ok"
+    assert "FAIL" in rows["shut"]
+    assert "connect: could not connect" in rows["shut"]
+
+
+def test_run_once_succeeds_when_every_monitor_passes(
+    tmp_path: Path, listening_port: int
+) -> None:
+    path = write(
+        tmp_path / "monitors.yaml",
+        f"- {{name: open, kind: tcp, target: '127.0.0.1:{listening_port}'}}\n",
+    )
+
+    assert main(["run", "--once", str(path)]) == 0
+
+
+def test_run_serves_push_pings_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
+    port = closed_port()
+    path = write(
+        tmp_path / "monitors.yaml",
+        "- {name: backup, kind: push, interval: 1m, options: {grace: 10s}}\n"
+        f"- {{name: self, kind: tcp, target: '127.0.0.1:{port}', interval: 1s}}\n",
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sdk.cli",
+            "run",
+            str(path),
+            "--push-listen",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        answer = ping_when_up(f"http://127.0.0.1:{port}/push/backup")
+        unknown = ping_when_up(f"http://127.0.0.1:{port}/push/stranger")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert answer == 200
+    assert unknown == 404
+    assert process.returncode == 0, err
+    assert f"push endpoint: http://127.0.0.1:{port}/push/<token>" in out
+    assert "UP       backup" in out
+    assert "UP       self" in out
+    assert "stopping" in out
+
+
+def test_run_refuses_a_push_address_already_in_use(
+    tmp_path: Path, listening_port: int
+) -> None:
+    path = write(tmp_path / "monitors.yaml", "- {name: backup, kind: push}\n")
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sdk.cli",
+            "run",
+            str(path),
+            "--push-listen",
+            f"127.0.0.1:{listening_port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{listening_port}" in completed.stderr
+
+
+def ping_when_up(url: str, wait: float = 15.0) -> int:
+    """The status of a GET to ``url``, retried until the server is up."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status: int = response.status
+                return status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

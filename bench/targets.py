@@ -54,6 +54,10 @@ class Target:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the target and its worker processes."""
+        return sum(_process_cpu(pid) for pid in _with_children(self.process.pid))
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -64,6 +68,26 @@ class Target:
                 self.process.wait()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _with_children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+    except OSError:
+        return [pid]
+    return [pid, *(int(child) for child in text.split())]
+
+
+def _process_cpu(pid: int) -> float:
+    """User plus system seconds of one live process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -13,6 +13,7 @@ import math
 import re
 import socket
 import ssl
+import sys
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -38,13 +39,6 @@ DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 MAX_BODY_BYTES_CEILING: Final = 64 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS: Final = 10
 MAX_REDIRECTS_CEILING: Final = 30
-TIMEOUT_LEAD: Final = 0.005
-"""How much sooner than the monitor's timeout a run gives up on its own.
-
-The scheduler bounds each run with the same timeout, entered just before the
-run starts; the run's own deadline has to come first for the failure to say
-which phase was cut short, and the loop's timers tick in whole milliseconds.
-"""
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -106,6 +100,24 @@ class _Url:
     def same_origin(self, other: _Url) -> bool:
         return (self.tls, self.host, self.port) == (other.tls, other.host, other.port)
 
+    @classmethod
+    def assemble(cls, tls: bool, host: str, port: int, ip: bool, path: str) -> _Url:
+        """The URL from its parts; ``path`` is already quoted and holds the query."""
+        # Only an IPv6 address holds a colon; a host name never does.
+        shown_host = f"[{host}]" if ":" in host else host
+        default_port = 443 if tls else 80
+        authority = shown_host if port == default_port else f"{shown_host}:{port}"
+        scheme = "https" if tls else "http"
+        return cls(
+            url=f"{scheme}://{authority}{path}",
+            tls=tls,
+            host=host,
+            port=port,
+            ip=ip,
+            authority=authority,
+            path=path,
+        )
+
 
 def _parse_url(text: str) -> _Url:
     """Split and check an http(s) URL; ``ValueError`` says what is wrong with it."""
@@ -127,7 +139,7 @@ def _parse_url(text: str) -> _Url:
 
     is_ip = True
     try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
+        ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         is_ip = False
         try:
@@ -138,22 +150,10 @@ def _parse_url(text: str) -> _Url:
         raise ValueError(f"has an invalid host name {host!r}")
 
     tls = scheme == "https"
-    default_port = 443 if tls else 80
-    port = port or default_port
-    shown_host = f"[{host}]" if is_ip and address.version == 6 else host
-    authority = shown_host if port == default_port else f"{shown_host}:{port}"
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         path = f"{path}?{quote(parts.query, safe=_QUERY_SAFE)}"
-    return _Url(
-        url=f"{scheme}://{authority}{path}",
-        tls=tls,
-        host=host,
-        port=port,
-        ip=is_ip,
-        authority=authority,
-        path=path,
-    )
+    return _Url.assemble(tls, host, port or (443 if tls else 80), is_ip, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +165,78 @@ class _StatusSet:
 
 
 _DEFAULT_STATUSES: Final = _StatusSet(frozenset(range(200, 400)), "200-399")
+_DEFAULT_HEADERS: Final = (("User-Agent", USER_AGENT), ("Accept", "*/*"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The options a check runs with, apart from its URL and timeout.
+
+    Most monitors set none of them, so every such check shares
+    ``_DEFAULT_SETTINGS`` instead of carrying a copy: at a million monitors a
+    shard, each field kept on the check itself would cost megabytes.
+    ``keep_body`` says whether any rule reads the body, which is then kept and
+    decoded.
+    """
+
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = _DEFAULT_HEADERS
+    body: bytes | None = None
+    expect: _StatusSet = _DEFAULT_STATUSES
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    keyword: str | None = None
+    keyword_absent: str | None = None
+    regex: re.Pattern[str] | None = None
+    regex_absent: re.Pattern[str] | None = None
+    condition: Condition | None = None
+    keep_body: bool = False
+    verify_tls: bool = True
+    cert_days_min: int | None = None
+
+    def body_problem(self, text: str) -> str | None:
+        """Why the body fails its keyword and regex rules, or None when it passes."""
+        if self.keyword is not None and self.keyword not in text:
+            return f"the body does not contain {self.keyword!r}"
+        if self.keyword_absent is not None:
+            found = text.find(self.keyword_absent)
+            if found >= 0:
+                return f"the body contains {self.keyword_absent!r} at offset {found}"
+        if self.regex is not None and self.regex.search(text) is None:
+            return f"the body does not match /{self.regex.pattern}/"
+        if self.regex_absent is not None:
+            match = self.regex_absent.search(text)
+            if match is not None:
+                return (
+                    f"the body matches /{self.regex_absent.pattern}/ "
+                    f"at offset {match.start()}"
+                )
+        return None
+
+
+_DEFAULT_SETTINGS: Final = _Settings()
+
+# One int object per port number in use, shared by every check on that port;
+# ports past 256 are otherwise a separate object in each check.
+_PORTS: Final[dict[int, int]] = {}
+
+CERTIFICATE_CACHE_SIZE: Final = 4096
+"""How many certificates' expiry dates are kept, so most runs skip parsing one."""
+
+
+@functools.lru_cache(maxsize=CERTIFICATE_CACHE_SIZE)
+def _certificate_expiry(der: bytes) -> float | None:
+    """When a DER certificate expires (unix seconds), or None if it does not parse.
+
+    A monitor meets the same certificate run after run, and many monitors of
+    one site share it, so the answers are cached by the certificate's bytes
+    for all checks together rather than kept on each check.
+    """
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    return certificate.not_valid_after_utc.timestamp()
 
 
 @functools.cache
@@ -201,6 +273,7 @@ class _Clock:
 
     Phase durations are in seconds and add up over redirects; a phase is None
     until some hop has passed it, so a failure reports only how far it got.
+    ``url`` is the hop's URL once a redirect was followed, None before that.
     """
 
     __slots__ = (
@@ -217,9 +290,9 @@ class _Clock:
         "url",
     )
 
-    def __init__(self, started: float, url: _Url) -> None:
+    def __init__(self, started: float) -> None:
         self.started = started
-        self.url = url
+        self.url: _Url | None = None
         self.dns: float | None = None
         self.connect: float | None = None
         self.tls: float | None = None
@@ -254,7 +327,7 @@ class _Clock:
         if self.cert_days is not None:
             details["cert_days"] = self.cert_days
         details["redirects"] = self.redirects
-        if self.redirects:
+        if self.url is not None:
             details["final_url"] = self.url.url
         return details
 
@@ -314,79 +387,32 @@ class HttpCheck(Check):
     """
 
     __slots__ = (
-        "_body",
-        "_cert_days_min",
-        "_cert_der",
-        "_cert_expiry",
-        "_condition",
-        "_condition_reads_body",
-        "_deadline",
-        "_expect",
-        "_headers",
-        "_keep_body",
-        "_keyword",
-        "_keyword_absent",
-        "_max_body_bytes",
-        "_max_redirects",
-        "_method",
-        "_regex",
-        "_regex_absent",
+        "_host",
+        "_ip",
+        "_port",
         "_request",
+        "_settings",
         "_timeout",
-        "_url",
-        "_verify_tls",
+        "_tls",
     )
 
     kind = "http"
 
-    def __init__(
-        self,
-        *,
-        url: _Url,
-        timeout: float,
-        method: str,
-        headers: tuple[tuple[str, str], ...],
-        body: bytes | None,
-        expect: _StatusSet,
-        max_redirects: int,
-        keyword: str | None,
-        keyword_absent: str | None,
-        regex: re.Pattern[str] | None,
-        regex_absent: re.Pattern[str] | None,
-        condition: Condition | None,
-        verify_tls: bool,
-        cert_days_min: int | None,
-        max_body_bytes: int,
-    ) -> None:
-        self._url = url
+    def __init__(self, *, url: _Url, timeout: float, settings: _Settings) -> None:
+        """Keep only what every run reads; the options stay in shared ``settings``.
+
+        The rest of the URL is not kept: the request carries the path, and the
+        rare paths that need the whole URL rebuild it (``_origin``).
+        """
+        self._request = _build_request(
+            settings.method, url, settings.headers, settings.body
+        )
+        self._host = sys.intern(url.host)
+        self._port = _PORTS.setdefault(url.port, url.port)
+        self._tls = url.tls
+        self._ip = url.ip
         self._timeout = timeout
-        self._deadline = max(timeout - TIMEOUT_LEAD, timeout * 0.9)
-        self._method = method
-        self._headers = headers
-        self._body = body
-        self._expect = expect
-        self._max_redirects = max_redirects
-        self._keyword = keyword
-        self._keyword_absent = keyword_absent
-        self._regex = regex
-        self._regex_absent = regex_absent
-        self._condition = condition
-        self._condition_reads_body = condition is not None and bool(
-            condition.names & {"body", "text"}
-        )
-        self._keep_body = bool(
-            keyword is not None
-            or keyword_absent is not None
-            or regex is not None
-            or regex_absent is not None
-            or self._condition_reads_body
-        )
-        self._verify_tls = verify_tls
-        self._cert_days_min = cert_days_min
-        self._max_body_bytes = max_body_bytes
-        self._cert_der = b""
-        self._cert_expiry = 0.0
-        self._request = _build_request(method, url, headers, body)
+        self._settings = settings
 
     @classmethod
     def prepare(cls, spec: CheckSpec) -> Self:
@@ -450,34 +476,45 @@ class HttpCheck(Check):
             raise ValidationError(errors)
         assert max_redirects is not None
         assert max_body_bytes is not None
-        return cls(
-            url=url,
-            timeout=spec.timeout,
+        keep_body = (
+            keyword is not None
+            or keyword_absent is not None
+            or regex is not None
+            or regex_absent is not None
+            or (condition is not None and bool(condition.names & {"body", "text"}))
+        )
+        settings = _Settings(
             method=method,
             headers=headers,
             body=body,
             expect=expect,
             max_redirects=max_redirects,
+            max_body_bytes=max_body_bytes,
             keyword=keyword,
             keyword_absent=keyword_absent,
             regex=regex,
             regex_absent=regex_absent,
             condition=condition,
+            keep_body=keep_body,
             verify_tls=verify_tls,
             cert_days_min=cert_days_min,
-            max_body_bytes=max_body_bytes,
         )
+        if settings == _DEFAULT_SETTINGS:
+            settings = _DEFAULT_SETTINGS
+        return cls(url=url, timeout=spec.timeout, settings=settings)
 
     async def run(self) -> Observation:
         """Request the URL once, following redirects, and judge the final response."""
         loop = asyncio.get_running_loop()
-        clock = _Clock(perf_counter(), self._url)
+        clock = _Clock(perf_counter())
         task = asyncio.current_task()
         assert task is not None
-        timer = loop.call_later(self._deadline, _expire, clock, task)
+        timer = loop.call_later(self._timeout, _expire, clock, task)
         try:
-            reader = await self._exchange(loop, self._url, self._request, clock)
-            if self._max_redirects and reader.status in REDIRECT_STATUSES:
+            reader = await self._exchange(
+                loop, self._host, self._port, self._tls, self._ip, self._request, clock
+            )
+            if self._settings.max_redirects and reader.status in REDIRECT_STATUSES:
                 reader = await self._follow(loop, reader, clock)
         except asyncio.CancelledError:
             if clock.expired and task.uncancel() == 0:
@@ -494,7 +531,10 @@ class HttpCheck(Check):
     async def _exchange(
         self,
         loop: asyncio.AbstractEventLoop,
-        url: _Url,
+        host: str,
+        port: int,
+        tls: bool,
+        ip: bool,
         request: bytes,
         clock: _Clock,
     ) -> ResponseReader:
@@ -506,19 +546,19 @@ class HttpCheck(Check):
            certificate's expiry.
         4. Write the request and wait for the reader to finish the response.
         """
-        port = url.port
-        if url.ip:
-            addresses: Sequence[str] = (url.host,)
+        if ip:
+            addresses: Sequence[str] = (host,)
             if clock.dns is None:
                 clock.dns = 0.0
         else:
-            addresses = await self._resolve(loop, url, clock)
+            addresses = await self._resolve(loop, host, port, clock)
 
+        settings = self._settings
         reader = ResponseReader(
             loop,
-            self._max_body_bytes,
-            self._keep_body,
-            self._method == "HEAD",
+            settings.max_body_bytes,
+            settings.keep_body,
+            settings.method == "HEAD",
         )
         clock.reader = reader
         clock.phase = _CONNECT
@@ -539,9 +579,9 @@ class HttpCheck(Check):
         clock.connect = (clock.connect or 0.0) + (connected - begun)
 
         try:
-            if url.tls:
+            if tls:
                 clock.phase = _TLS
-                transport = await self._handshake(loop, transport, reader, url, clock)
+                transport = await self._handshake(loop, transport, reader, host, clock)
                 clock.tls = (clock.tls or 0.0) + (perf_counter() - connected)
             elif clock.tls is None:
                 clock.tls = 0.0
@@ -562,20 +602,20 @@ class HttpCheck(Check):
         return reader
 
     async def _resolve(
-        self, loop: asyncio.AbstractEventLoop, url: _Url, clock: _Clock
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int, clock: _Clock
     ) -> list[str]:
         clock.phase = _DNS
         begun = perf_counter()
         try:
-            infos = await loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise CheckFailure(
-                Reason.DNS, f"could not resolve {url.host}: {_strerror(exc)}"
+                Reason.DNS, f"could not resolve {host}: {_strerror(exc)}"
             ) from exc
         clock.dns = (clock.dns or 0.0) + (perf_counter() - begun)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
-            raise CheckFailure(Reason.DNS, f"{url.host} resolved to no addresses")
+            raise CheckFailure(Reason.DNS, f"{host} resolved to no addresses")
         return addresses
 
     async def _handshake(
@@ -583,17 +623,17 @@ class HttpCheck(Check):
         loop: asyncio.AbstractEventLoop,
         transport: asyncio.Transport,
         reader: ResponseReader,
-        url: _Url,
+        host: str,
         clock: _Clock,
     ) -> asyncio.Transport:
         """Upgrade to TLS and note how many days the certificate has left.
 
         Over redirects, the days reported are those of the first https hop.
         """
-        context = _tls_context(self._verify_tls)
+        context = _tls_context(self._settings.verify_tls)
         try:
             secured = await loop.start_tls(
-                transport, reader, context, server_hostname=url.host
+                transport, reader, context, server_hostname=host
             )
         except ssl.SSLCertVerificationError as exc:
             raise CheckFailure(
@@ -616,26 +656,24 @@ class HttpCheck(Check):
         ssl_object = secured.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(True) if ssl_object is not None else None
         if der and clock.cert_days is None:
-            expiry = self._certificate_expiry(der)
-            if expiry is not None:
+            expiry = _certificate_expiry(der)
+            if expiry is None:
+                logger.debug(
+                    "could not parse the certificate of %s", self._origin().url
+                )
+            else:
                 clock.cert_days = math.floor((expiry - time.time()) / 86400.0)
         return secured
 
-    def _certificate_expiry(self, der: bytes) -> float | None:
-        """When the certificate expires (unix seconds), parsed only when it changes.
+    def _origin(self) -> _Url:
+        """The check's own URL, rebuilt for the rare paths that show or join it.
 
-        A monitor meets the same certificate run after run, so the last one
-        seen and its expiry are kept and most runs skip the parsing.
+        The path is read back from the request line, so the check need not
+        keep the URL's strings beside the request that already holds them.
         """
-        if der != self._cert_der:
-            try:
-                certificate = x509.load_der_x509_certificate(der)
-            except ValueError:
-                logger.debug("could not parse the certificate of %s", self._url.url)
-                return None
-            self._cert_der = der
-            self._cert_expiry = certificate.not_valid_after_utc.timestamp()
-        return self._cert_expiry
+        request_line = self._request[: self._request.index(b"\r\n")]
+        path = request_line.split(b" ", 2)[1].decode("latin-1")
+        return _Url.assemble(self._tls, self._host, self._port, self._ip, path)
 
     async def _follow(
         self, loop: asyncio.AbstractEventLoop, reader: ResponseReader, clock: _Clock
@@ -646,10 +684,11 @@ class HttpCheck(Check):
         GET without a body, as browsers do; credentials are dropped when the
         redirect leaves the original scheme, host and port.
         """
-        method = self._method
-        body = self._body
-        headers = self._headers
-        url = self._url
+        settings = self._settings
+        method = settings.method
+        body = settings.body
+        headers = settings.headers
+        url = origin = self._origin()
         while reader.status in REDIRECT_STATUSES:
             location = reader.headers.get("location")
             if not location:
@@ -661,7 +700,7 @@ class HttpCheck(Check):
                     Reason.PROTOCOL,
                     f"redirect to an unusable location {location!r}: {exc}",
                 ) from exc
-            if clock.redirects >= self._max_redirects:
+            if clock.redirects >= settings.max_redirects:
                 raise CheckFailure(
                     Reason.STATUS,
                     f"stopped after {clock.redirects} redirects; "
@@ -677,7 +716,7 @@ class HttpCheck(Check):
                     for name, value in headers
                     if name.lower() != "content-type"
                 )
-            if not next_url.same_origin(self._url):
+            if not next_url.same_origin(origin):
                 headers = tuple(
                     (name, value)
                     for name, value in headers
@@ -691,51 +730,57 @@ class HttpCheck(Check):
             clock.url = url
             clock.redirects += 1
             request = _build_request(method, url, headers, body)
-            reader = await self._exchange(loop, url, request, clock)
+            reader = await self._exchange(
+                loop, url.host, url.port, url.tls, url.ip, request, clock
+            )
         return reader
 
     def _judge(self, reader: ResponseReader, clock: _Clock) -> Observation:
         """Hold the final response against the certificate, status and body rules."""
+        settings = self._settings
         phases = clock.phases(reader.finished_at)
         details = clock.details()
         cert_days = clock.cert_days
 
+        cert_days_min = settings.cert_days_min
         if (
-            self._cert_days_min is not None
+            cert_days_min is not None
             and cert_days is not None
-            and cert_days < self._cert_days_min
+            and cert_days < cert_days_min
         ):
             raise CheckFailure(
                 Reason.TLS,
                 f"the certificate expires in {cert_days} days, "
-                f"fewer than the {self._cert_days_min} required",
+                f"fewer than the {cert_days_min} required",
                 retryable=False,
                 phases=phases,
                 details=details,
             )
         status = reader.status
-        if status not in self._expect.codes:
+        expect = settings.expect
+        if status not in expect.codes:
             raise CheckFailure(
                 Reason.STATUS,
-                f"expected {self._expect.label}, got {status}",
+                f"expected {expect.label}, got {status}",
                 phases=phases,
                 details=details,
             )
-        if self._keep_body:
+        condition = settings.condition
+        if settings.keep_body:
             try:
-                text = _text(reader, self._max_body_bytes)
-                problem = self._body_problem(text)
-                if problem is None and self._condition is not None:
-                    problem = self._condition.check(
-                        self._environment(reader, text, phases, cert_days)
+                text = _text(reader, settings.max_body_bytes)
+                problem = settings.body_problem(text)
+                if problem is None and condition is not None:
+                    problem = condition.check(
+                        _environment(condition, reader, text, phases, cert_days)
                     )
             except CheckFailure as exc:
                 exc.phases.update(phases)
                 exc.details.update(details)
                 raise
-        elif self._condition is not None:
-            problem = self._condition.check(
-                self._environment(reader, "", phases, cert_days)
+        elif condition is not None:
+            problem = condition.check(
+                _environment(condition, reader, "", phases, cert_days)
             )
         else:
             problem = None
@@ -745,59 +790,14 @@ class HttpCheck(Check):
             )
         return Observation(latency_ms=phases["total"], phases=phases, details=details)
 
-    def _body_problem(self, text: str) -> str | None:
-        """Why the body fails its keyword and regex rules, or None when it passes."""
-        if self._keyword is not None and self._keyword not in text:
-            return f"the body does not contain {self._keyword!r}"
-        if self._keyword_absent is not None:
-            found = text.find(self._keyword_absent)
-            if found >= 0:
-                return f"the body contains {self._keyword_absent!r} at offset {found}"
-        if self._regex is not None and self._regex.search(text) is None:
-            return f"the body does not match /{self._regex.pattern}/"
-        if self._regex_absent is not None:
-            match = self._regex_absent.search(text)
-            if match is not None:
-                return (
-                    f"the body matches /{self._regex_absent.pattern}/ "
-                    f"at offset {match.start()}"
-                )
-        return None
-
-    def _environment(
-        self,
-        reader: ResponseReader,
-        text: str,
-        phases: Mapping[str, float],
-        cert_days: int | None,
-    ) -> dict[str, Any]:
-        """What a condition may read; JSON is parsed only if the condition reads it."""
-        body: Any = text
-        assert self._condition is not None
-        if "body" in self._condition.names and "json" in reader.headers.get(
-            "content-type", ""
-        ):
-            try:
-                body = json.loads(text)
-            except ValueError:
-                body = text
-        return {
-            "status": reader.status,
-            "response_time": phases["total"],
-            "body": body,
-            "text": text,
-            "headers": reader.headers,
-            "cert_days": cert_days,
-            "size": reader.size,
-        }
-
     def _timed_out(self, clock: _Clock, now: float) -> CheckFailure:
         phase = clock.phase
         reader = clock.reader
         if phase == _FIRST_BYTE and reader is not None and reader.first_byte_at:
             phase = _BODY
         elif phase == _CONNECT:
-            phase = f"connecting to {clock.url.authority}"
+            url = clock.url or self._origin()
+            phase = f"connecting to {url.authority}"
         return CheckFailure(
             Reason.TIMEOUT,
             f"timed out after {format_duration(self._timeout)} {phase}",
@@ -807,6 +807,31 @@ class HttpCheck(Check):
 
 
 register(HttpCheck, "https")
+
+
+def _environment(
+    condition: Condition,
+    reader: ResponseReader,
+    text: str,
+    phases: Mapping[str, float],
+    cert_days: int | None,
+) -> dict[str, Any]:
+    """What a condition may read; JSON is parsed only if the condition reads it."""
+    body: Any = text
+    if "body" in condition.names and "json" in reader.headers.get("content-type", ""):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = text
+    return {
+        "status": reader.status,
+        "response_time": phases["total"],
+        "body": body,
+        "text": text,
+        "headers": reader.headers,
+        "cert_days": cert_days,
+        "size": reader.size,
+    }
 
 
 def _connect_failure(address: str, port: int, exc: OSError | None) -> CheckFailure:

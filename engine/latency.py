@@ -28,13 +28,16 @@ class LatencyRings:
 
     ``positions[slot]`` is where the next sample goes; since ``SAMPLES`` is 256
     a uint8 wraps by itself. The array grows by doubling, like the
-    scheduler's other per-slot arrays, and rows are reset when a slot is reused.
+    scheduler's other per-slot arrays. Rows are cleared when a slot is taken
+    (``reset``), never ahead of time: the memory of rows no slot has used yet
+    is left untouched, so the kernel backs it with pages only once used and
+    doubling the capacity does not double the resident size.
     """
 
     __slots__ = ("positions", "samples")
 
     def __init__(self, capacity: int) -> None:
-        self.samples: SampleArray = np.full((capacity, SAMPLES), np.nan, np.float16)
+        self.samples: SampleArray = np.empty((capacity, SAMPLES), np.float16)
         self.positions: PositionArray = np.zeros(capacity, np.uint8)
 
     @property
@@ -48,7 +51,6 @@ class LatencyRings:
             return
         samples = np.empty((capacity, SAMPLES), np.float16)
         samples[:old] = self.samples
-        samples[old:] = np.nan
         positions = np.zeros(capacity, np.uint8)
         positions[:old] = self.positions
         self.samples = samples

@@ -149,8 +149,9 @@ class LatencyRingView:
 
     ``samples[slots[id]]`` is a monitor's ring of float16 milliseconds with
     NaN for empty entries, and ``positions[slot]`` is where its next sample
-    goes, so the oldest kept sample sits there. The arrays are views valid
-    until the shard grows; take a fresh view for each pass.
+    goes, so the oldest kept sample sits there. Rows of slots that hold no
+    monitor mean nothing. The arrays are views valid until the shard grows;
+    take a fresh view for each pass.
     """
 
     samples: SampleArray

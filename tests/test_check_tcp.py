@@ -143,6 +143,35 @@ async def test_a_stalled_handshake_times_out_naming_the_connect_step(
 
     assert caught.value.reason is Reason.TIMEOUT
     assert caught.value.details["step"] == "connect"
+    assert caught.value.message == (
+        f"connecting to 127.0.0.1:{full_backlog_port} took longer than 300ms"
+    )
+
+
+async def test_a_timed_out_run_leaves_its_task_free_of_cancellation(
+    full_backlog_port: int,
+) -> None:
+    check = TcpCheck.prepare(spec(f"127.0.0.1:{full_backlog_port}", timeout=0.05))
+    task = asyncio.current_task()
+    assert task is not None
+
+    with pytest.raises(CheckFailure):
+        await check.run()
+
+    assert task.cancelling() == 0
+
+
+async def test_a_cancellation_from_outside_goes_on_up_instead_of_a_timeout(
+    full_backlog_port: int,
+) -> None:
+    check = TcpCheck.prepare(spec(f"127.0.0.1:{full_backlog_port}", timeout=5.0))
+    run = asyncio.ensure_future(check.run())
+    await asyncio.sleep(0.05)
+
+    run.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await run
 
 
 @pytest.mark.parametrize(

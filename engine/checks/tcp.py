@@ -1,9 +1,10 @@
 """The ``tcp`` check kind: connect to a port, optionally talk, and judge the reply.
 
 The connect-only path is the hot one (a shard may hold hundreds of thousands
-of port checks), so it avoids streams and extra tasks: one non-blocking
-socket, one ``sock_connect`` and one timer. When the host is an IP literal
-its socket address is computed once, at prepare time.
+of port checks), so it avoids streams and extra tasks: the loop creates,
+connects and closes the socket itself, and one timer bounds the run. When the
+host is an IP literal its address is worked out once, at prepare time, along
+with the text of the failures a run may report.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 from engine.checks import register
@@ -35,9 +36,9 @@ KEPT_REPLY_CHARS = 1024
 
 OPTIONS = ("send", "send_hex", "expect", "max_bytes", "condition")
 
-# The scheduler bounds a run by the same timeout. Ending this much sooner
-# (at most a tenth of the timeout) lets a check say which step ran out of time
-# instead of being cut off with a bare timeout.
+# How much sooner than the monitor's timeout the dns and icmp checks give up
+# (at most a tenth of the timeout), so that they end before a scheduler that
+# bounds the run by the same figure and can say which step ran out of time.
 TIMEOUT_MARGIN = 0.05
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
@@ -56,7 +57,10 @@ class TcpCheck(Check):
         "_pattern",
         "_payload",
         "_port",
+        "_talks",
         "_timeout",
+        "_unreachable",
+        "_where",
     )
 
     kind = "tcp"
@@ -80,6 +84,11 @@ class TcpCheck(Check):
         self._pattern = pattern
         self._max_bytes = max_bytes
         self._condition = condition
+        self._talks = (
+            payload is not None or pattern is not None or condition is not None
+        )
+        self._where = f"{host}:{port}"
+        self._unreachable = f"could not connect to {self._where}: "
 
     @classmethod
     def prepare(cls, spec: CheckSpec) -> Self:
@@ -105,7 +114,7 @@ class TcpCheck(Check):
             host,
             port,
             _literal_address(host, port),
-            own_budget(spec.timeout),
+            spec.timeout,
             payload,
             pattern,
             max_bytes,
@@ -115,62 +124,63 @@ class TcpCheck(Check):
     @property
     def talks(self) -> bool:
         """Whether a run reads a reply rather than only connecting."""
-        return (
-            self._payload is not None
-            or self._pattern is not None
-            or self._condition is not None
-        )
+        return self._talks
 
     async def run(self) -> Observation:
-        """Connect, then talk when asked to; the monitor's timeout bounds it all."""
+        """Connect, then talk when asked to; the monitor's timeout bounds it all.
+
+        The timeout is one timer that cancels this task, rather than a timeout
+        context, because a connect-only run is little more than that timer and
+        a connection. A cancellation becomes a timeout failure only when that
+        timer fired and nobody else asked for it; any other goes on up.
+        """
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = _Deadline(task)
+        timer = loop.call_later(self._timeout, deadline.expire)
         started = time.perf_counter()
         phases: dict[str, float] = {}
         step = "connect"
         reader: _ReplyReader | None = None
         try:
-            async with asyncio.timeout(self._timeout):
-                addresses = self._addresses
-                if addresses is None:
-                    step = "dns"
-                    addresses = await self._resolve(loop)
-                    phases["dns"] = _ms(started)
-                    step = "connect"
-                connect_started = time.perf_counter()
-                sock, address = await self._connect(loop, addresses)
+            addresses = self._addresses
+            if addresses is None:
+                step = "dns"
+                addresses = await self._resolve(loop)
+                phases["dns"] = _ms(started)
+                step = "connect"
+
+            connect_started = time.perf_counter()
+            if not self._talks:
+                # The base protocol ignores everything, which is all a
+                # connect-only run asks of the connection before closing it.
+                transport, _ = await self._connect(loop, addresses, asyncio.Protocol)
+                transport.close()
                 phases["connect"] = _ms(connect_started)
-                if not self.talks:
-                    sock.close()
-                    phases["total"] = _ms(started)
-                    return Observation(phases["total"], phases)
-                step = "reply"
-                reader = _ReplyReader(
-                    loop.create_future(), self._pattern, self._max_bytes
-                )
-                await self._exchange(loop, sock, reader)
+                phases["total"] = _ms(started)
+                return Observation(phases["total"], phases)
+
+            reader = _ReplyReader(loop.create_future(), self._pattern, self._max_bytes)
+            transport, address = await self._connect(loop, addresses, reader.itself)
+            phases["connect"] = _ms(connect_started)
+            step = "reply"
+            await self._exchange(transport, reader)
+        except asyncio.CancelledError:
+            if not deadline.expired or task.uncancel() > 0:
+                raise
+            raise self._timed_out(step, reader, phases, started) from None
+        except TimeoutError as exc:
+            # The system gave up on the connection before the timer did.
+            raise self._timed_out(step, reader, phases, started) from exc
         except CheckFailure as failure:
             failure.phases.update(phases)
             failure.phases["total"] = _ms(started)
             raise
-        except TimeoutError as exc:
-            phases["total"] = _ms(started)
-            if reader is not None and reader.buffer:
-                raise self._mismatch(reader, phases, "before the timeout") from exc
-            waited = format_duration(self._timeout)
-            what = {
-                "dns": f"resolving {self._host}",
-                "connect": f"connecting to {self._host}:{self._port}",
-                "reply": f"waiting for a reply from {self._host}:{self._port}",
-            }[step]
-            raise CheckFailure(
-                Reason.TIMEOUT,
-                f"{what} took longer than {waited}",
-                phases=phases,
-                details={"step": step},
-            ) from exc
+        finally:
+            timer.cancel()
 
         phases["total"] = _ms(started)
-        assert reader is not None
         if reader.first_byte_at is not None:
             phases["first_byte"] = (reader.first_byte_at - started) * 1000.0
         if self._pattern is not None and not reader.matched:
@@ -203,46 +213,35 @@ class TcpCheck(Check):
         self,
         loop: asyncio.AbstractEventLoop,
         addresses: list[tuple[int, Address]],
-    ) -> tuple[socket.socket, Address]:
-        """A connected socket to the first address that accepts, tried in order."""
+        protocol: Callable[[], asyncio.Protocol],
+    ) -> tuple[asyncio.Transport, Address]:
+        """A connection to the first address that accepts, tried in order.
+
+        The loop creates and closes the socket, which costs a connect-only run
+        far less than building a ``socket.socket`` here.
+        """
         failure: OSError | None = None
         for family, address in addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
             try:
-                await loop.sock_connect(sock, address)
+                transport, _ = await loop.create_connection(
+                    protocol, address[0], address[1], family=family
+                )
             except TimeoutError:
-                sock.close()
                 raise
             except OSError as exc:
-                sock.close()
                 failure = exc
                 continue
-            except BaseException:
-                sock.close()
-                raise
-            return sock, address
+            return transport, address
         assert failure is not None
         if isinstance(failure, ConnectionRefusedError):
             problem = "connection refused"
         else:
             problem = failure.strerror or str(failure)
-        raise CheckFailure(
-            Reason.CONNECT,
-            f"could not connect to {self._host}:{self._port}: {problem}",
-        ) from failure
+        raise CheckFailure(Reason.CONNECT, self._unreachable + problem) from failure
 
     async def _exchange(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
-        reader: _ReplyReader,
+        self, transport: asyncio.Transport, reader: _ReplyReader
     ) -> None:
-        try:
-            transport, _ = await loop.create_connection(lambda: reader, sock=sock)
-        except BaseException:
-            sock.close()
-            raise
         try:
             if self._payload:
                 transport.write(self._payload)
@@ -251,10 +250,37 @@ class TcpCheck(Check):
             if not reader.buffer:
                 raise CheckFailure(
                     Reason.CONNECT,
-                    f"{self._host}:{self._port} dropped the connection: {exc}",
+                    f"{self._where} dropped the connection: {exc}",
                 ) from exc
         finally:
             transport.close()
+
+    def _timed_out(
+        self,
+        step: str,
+        reader: _ReplyReader | None,
+        phases: dict[str, float],
+        started: float,
+    ) -> CheckFailure:
+        """The failure for a run cut short, naming the step that ran out of time.
+
+        A reply that had begun but not matched is reported as the mismatch it
+        is, since the text it quotes says more than the timeout would.
+        """
+        phases["total"] = _ms(started)
+        if reader is not None and reader.buffer:
+            return self._mismatch(reader, phases, "before the timeout")
+        what = {
+            "dns": f"resolving {self._host}",
+            "connect": f"connecting to {self._where}",
+            "reply": f"waiting for a reply from {self._where}",
+        }[step]
+        return CheckFailure(
+            Reason.TIMEOUT,
+            f"{what} took longer than {format_duration(self._timeout)}",
+            phases=phases,
+            details={"step": step},
+        )
 
     def _mismatch(
         self, reader: _ReplyReader, phases: dict[str, float], when: str
@@ -272,6 +298,25 @@ class TcpCheck(Check):
             phases=phases,
             details={"reply": reply[:KEPT_REPLY_CHARS], "truncated": reader.truncated},
         )
+
+
+class _Deadline:
+    """The timer callback that ends a run at its timeout, and says whether it did.
+
+    ``run`` needs to tell its own cancellation from one that came from outside
+    (the scheduler closing, a monitor removed), which must not become a
+    timeout failure.
+    """
+
+    __slots__ = ("_task", "expired")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
+        self.expired = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self._task.cancel()
 
 
 class _ReplyReader(asyncio.Protocol):
@@ -306,6 +351,10 @@ class _ReplyReader(asyncio.Protocol):
         self.eof = False
         self._pattern = pattern
         self._limit = limit
+
+    def itself(self) -> _ReplyReader:
+        """This reader, as the protocol factory for each address tried."""
+        return self
 
     def data_received(self, data: bytes) -> None:
         if self.done.done():

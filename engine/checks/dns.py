@@ -26,8 +26,8 @@ from dns.rdata import Rdata
 
 from engine.checks import register
 from engine.checks.base import Check, CheckSpec
-from engine.checks.tcp import own_budget
-from engine.conditions import Condition, parse_condition
+from engine.checks.options import condition_option
+from engine.conditions import Condition
 from engine.durations import format_duration
 from engine.errors import FieldError, ValidationError
 from engine.result import CheckFailure, Observation, Reason
@@ -125,7 +125,7 @@ class DnsCheck(Check):
                     f"must be one of {', '.join(TRANSPORTS)}, got {transport!r}",
                 )
             )
-        condition = _condition(options.get("condition"), errors)
+        condition = condition_option(options.get("condition"), CONDITION_NAMES, errors)
 
         if errors or name is None:
             raise ValidationError(errors)
@@ -133,7 +133,7 @@ class DnsCheck(Check):
             name,
             rdtype,
             servers,
-            own_budget(spec.timeout),
+            spec.timeout,
             expected,
             expect_rcode,
             transport == "tcp",
@@ -465,31 +465,6 @@ def _rcode(value: Any, errors: list[FieldError]) -> dns.rcode.Rcode | None:
             )
         )
         return None
-
-
-def _condition(value: Any, errors: list[FieldError]) -> Condition | None:
-    """The parsed ``condition`` option; it may read only ``CONDITION_NAMES``."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(FieldError("options.condition", f"must be text, got {value!r}"))
-        return None
-    try:
-        condition = parse_condition(value)
-    except ValueError as exc:
-        errors.append(FieldError("options.condition", str(exc)))
-        return None
-    unknown = sorted(condition.names - set(CONDITION_NAMES))
-    if unknown:
-        errors.append(
-            FieldError(
-                "options.condition",
-                f"reads {', '.join(unknown)}, which this check does not provide; "
-                f"it provides {', '.join(CONDITION_NAMES)}",
-            )
-        )
-        return None
-    return condition
 
 
 def _host(name: dns.name.Name) -> str:

@@ -27,7 +27,8 @@ from cryptography import x509
 from engine.checks import register
 from engine.checks._http_wire import ResponseReader
 from engine.checks.base import Check, CheckSpec
-from engine.conditions import Condition, ConditionSyntaxError, parse_condition
+from engine.checks.options import condition_option
+from engine.conditions import Condition
 from engine.durations import format_duration
 from engine.errors import FieldError, ValidationError
 from engine.result import CheckFailure, Observation, Reason
@@ -39,6 +40,16 @@ DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 MAX_BODY_BYTES_CEILING: Final = 64 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS: Final = 10
 MAX_REDIRECTS_CEILING: Final = 30
+
+CONDITION_NAMES: Final = (
+    "status",
+    "response_time",
+    "body",
+    "text",
+    "headers",
+    "cert_days",
+    "size",
+)
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -465,7 +476,7 @@ class HttpCheck(Check):
         keyword_absent = _text_option(options, "keyword_absent", errors)
         regex = _regex_option(options, "regex", errors)
         regex_absent = _regex_option(options, "regex_absent", errors)
-        condition = _condition(options.get("condition"), errors)
+        condition = condition_option(options.get("condition"), CONDITION_NAMES, errors)
         decodes = any(
             name in options
             for name in ("keyword", "keyword_absent", "regex", "regex_absent")
@@ -1148,19 +1159,4 @@ def _regex_option(
         return re.compile(pattern)
     except re.error as exc:
         errors.append(FieldError(f"options.{name}", f"is not a valid regex: {exc}"))
-        return None
-
-
-def _condition(value: Any, errors: list[FieldError]) -> Condition | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        errors.append(
-            FieldError("options.condition", f"must be non-empty text, got {value!r}")
-        )
-        return None
-    try:
-        return parse_condition(value)
-    except ConditionSyntaxError as exc:
-        errors.append(FieldError("options.condition", str(exc)))
         return None

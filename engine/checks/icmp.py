@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from engine.checks import register
 from engine.checks.base import Check, CheckSpec
-from engine.checks.tcp import is_hostname, own_budget
+from engine.checks.options import is_hostname
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
 from engine.result import CheckFailure, Observation, Reason
@@ -143,7 +143,7 @@ class IcmpCheck(Check):
         if max_rtt_ms == 0:
             errors.append(FieldError("options.max_rtt_ms", "must be above 0, got 0"))
 
-        budget = own_budget(spec.timeout)
+        budget = spec.timeout
         sending = (count - 1) * (interval or DEFAULT_INTERVAL)
         wait = _seconds(options, "wait", None, errors)
         if wait is None and "wait" not in options:

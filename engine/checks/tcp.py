@@ -20,7 +20,8 @@ from typing import Any, Self
 
 from engine.checks import register
 from engine.checks.base import Check, CheckSpec
-from engine.conditions import Condition, parse_condition
+from engine.checks.options import condition_option, is_hostname
+from engine.conditions import Condition
 from engine.durations import format_duration
 from engine.errors import FieldError, ValidationError
 from engine.result import CheckFailure, Observation, Reason
@@ -36,12 +37,6 @@ KEPT_REPLY_CHARS = 1024
 
 OPTIONS = ("send", "send_hex", "expect", "max_bytes", "condition")
 
-# How much sooner than the monitor's timeout the dns and icmp checks give up
-# (at most a tenth of the timeout), so that they end before a scheduler that
-# bounds the run by the same figure and can say which step ran out of time.
-TIMEOUT_MARGIN = 0.05
-
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 Address = tuple[Any, ...]
 
@@ -106,7 +101,7 @@ class TcpCheck(Check):
         payload = _payload(options, errors)
         pattern = _pattern(options.get("expect"), errors)
         max_bytes = _max_bytes(options.get("max_bytes", DEFAULT_MAX_BYTES), errors)
-        condition = _condition(options.get("condition"), errors)
+        condition = condition_option(options.get("condition"), CONDITION_NAMES, errors)
 
         if errors:
             raise ValidationError(errors)
@@ -418,19 +413,6 @@ def parse_host_port(target: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def own_budget(timeout: float) -> float:
-    """The part of the monitor's timeout a check gives itself; see TIMEOUT_MARGIN."""
-    return timeout - min(TIMEOUT_MARGIN, timeout / 10)
-
-
-def is_hostname(host: str) -> bool:
-    """Whether ``host`` is a syntactically valid DNS name (a trailing dot is fine)."""
-    name = host[:-1] if host.endswith(".") else host
-    if not name or len(name) > 253:
-        return False
-    return all(_LABEL.fullmatch(label) for label in name.split("."))
-
-
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -521,31 +503,6 @@ def _max_bytes(value: Any, errors: list[FieldError]) -> int:
         )
         return DEFAULT_MAX_BYTES
     return value
-
-
-def _condition(value: Any, errors: list[FieldError]) -> Condition | None:
-    """The parsed ``condition`` option; it may read only ``CONDITION_NAMES``."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(FieldError("options.condition", f"must be text, got {value!r}"))
-        return None
-    try:
-        condition = parse_condition(value)
-    except ValueError as exc:
-        errors.append(FieldError("options.condition", str(exc)))
-        return None
-    unknown = sorted(condition.names - set(CONDITION_NAMES))
-    if unknown:
-        errors.append(
-            FieldError(
-                "options.condition",
-                f"reads {', '.join(unknown)}, which this check does not provide; "
-                f"it provides {', '.join(CONDITION_NAMES)}",
-            )
-        )
-        return None
-    return condition
 
 
 def _show(address: Address) -> str:

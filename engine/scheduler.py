@@ -748,14 +748,12 @@ class Scheduler:
         try:
             observation = await monitor.check.run()
         except CheckFailure as failure:
-            return CheckResult(
-                monitor_id=monitor.id,
-                started_at=started_at,
-                ok=False,
-                latency_ms=_elapsed_ms(begin),
-                state=MonitorState.UNKNOWN,
-                reason=failure.reason,
-                message=failure.message,
+            return _failed(
+                monitor,
+                started_at,
+                begin,
+                failure.reason,
+                failure.message,
                 retryable=failure.retryable,
                 phases=failure.phases,
                 details=failure.details,
@@ -785,16 +783,8 @@ class Scheduler:
     def _backstop_timeout(
         self, monitor: Monitor, started_at: float, begin: float
     ) -> CheckResult:
-        return CheckResult(
-            monitor_id=monitor.id,
-            started_at=started_at,
-            ok=False,
-            latency_ms=_elapsed_ms(begin),
-            state=MonitorState.UNKNOWN,
-            reason=Reason.TIMEOUT,
-            message=f"no answer within {format_duration(monitor.timeout)}",
-            retryable=True,
-        )
+        message = f"no answer within {format_duration(monitor.timeout)}"
+        return _failed(monitor, started_at, begin, Reason.TIMEOUT, message)
 
     def _internal_failure(
         self,
@@ -823,15 +813,8 @@ class Scheduler:
         elif self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("check raised again monitor=%s error=%r", monitor.id, exc)
         message = f"the check broke: {type(exc).__name__}: {exc}"
-        return CheckResult(
-            monitor_id=monitor.id,
-            started_at=started_at,
-            ok=False,
-            latency_ms=_elapsed_ms(begin),
-            state=MonitorState.UNKNOWN,
-            reason=Reason.INTERNAL,
-            message=message[:MESSAGE_LIMIT],
-            retryable=True,
+        return _failed(
+            monitor, started_at, begin, Reason.INTERNAL, message[:MESSAGE_LIMIT]
         )
 
     def _record(
@@ -1066,6 +1049,32 @@ async def _close_check(
 def _settle(wake: asyncio.Future[None]) -> None:
     if not wake.done():
         wake.set_result(None)
+
+
+def _failed(
+    monitor: Monitor,
+    started_at: float,
+    begin: float,
+    reason: Reason,
+    message: str,
+    *,
+    retryable: bool = True,
+    phases: dict[str, float] | None = None,
+    details: dict[str, Any] | None = None,
+) -> CheckResult:
+    """The result of a failed check, before the state machine has seen it."""
+    return CheckResult(
+        monitor_id=monitor.id,
+        started_at=started_at,
+        ok=False,
+        latency_ms=_elapsed_ms(begin),
+        state=MonitorState.UNKNOWN,
+        reason=reason,
+        message=message,
+        retryable=retryable,
+        phases=phases if phases is not None else {},
+        details=details if details is not None else {},
+    )
 
 
 def _elapsed_ms(begin: float) -> float:

@@ -47,11 +47,7 @@ def _load() -> None:
         return
     _loaded = True
     for module in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()

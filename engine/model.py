@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -249,12 +249,23 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     )
 
 
-def monitors_from_dicts(items: Iterable[Any]) -> list[Monitor]:
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while many definitions are validated."""
+
+PROGRESS_EVERY = 10_000
+
+
+def monitors_from_dicts(
+    items: Iterable[Any], progress: Progress | None = None
+) -> list[Monitor]:
     """Validate many definitions; problems name their place (``monitors[3].id``)."""
     monitors: list[Monitor] = []
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
+    items = list(items)
     for index, item in enumerate(items):
+        if progress is not None and index and index % PROGRESS_EVERY == 0:
+            progress(index, len(items))
         place = f"monitors[{index}]"
         try:
             monitor = monitor_from_dict(item)
@@ -273,10 +284,12 @@ def monitors_from_dicts(items: Iterable[Any]) -> list[Monitor]:
         monitors.append(monitor)
     if errors:
         raise ValidationError(errors)
+    if progress is not None:
+        progress(len(items), len(items))
     return monitors
 
 
-def load_monitors(path: str | Path) -> list[Monitor]:
+def load_monitors(path: str | Path, progress: Progress | None = None) -> list[Monitor]:
     """Monitors from a YAML or JSON file holding a list or ``{monitors: [...]}``."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -287,10 +300,12 @@ def load_monitors(path: str | Path) -> list[Monitor]:
             document = yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ValidationError([FieldError("", f"{path}: not valid: {exc}")]) from exc
-    return monitors_from_document(document)
+    return monitors_from_document(document, progress)
 
 
-def monitors_from_document(document: Any) -> list[Monitor]:
+def monitors_from_document(
+    document: Any, progress: Progress | None = None
+) -> list[Monitor]:
     if isinstance(document, Mapping):
         unknown = [key for key in document if key != "monitors"]
         if unknown:
@@ -302,7 +317,7 @@ def monitors_from_document(document: Any) -> list[Monitor]:
         raise ValidationError(
             [FieldError("monitors", f"must be a list, got {type(document).__name__}")]
         )
-    return monitors_from_dicts(document)
+    return monitors_from_dicts(document, progress)
 
 
 def dump_monitors(monitors: Iterable[Monitor], path: str | Path) -> None:

@@ -20,7 +20,7 @@ from engine.checks import kind_names
 from engine.checks.push import PushCheck
 from engine.errors import ValidationError
 from engine.logs import configure_logging
-from engine.model import Monitor, load_monitors
+from engine.model import PROGRESS_EVERY, Monitor, load_monitors
 from engine.push_server import DEFAULT_HOST, DEFAULT_PORT, PushServer
 from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
@@ -135,10 +135,18 @@ def listen_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def report_progress(done: int, total: int) -> None:
+    """Validation progress on stderr, for files of many thousand monitors."""
+    if total < PROGRESS_EVERY:
+        return
+    end = "\n" if done == total else "\r"
+    print(f"validated {done:,} of {total:,} monitors", end=end, file=sys.stderr)
+
+
 def read_monitors(path: Path) -> list[Monitor] | None:
     """The file's monitors, or None after printing every problem to stderr."""
     try:
-        return load_monitors(path)
+        return load_monitors(path, progress=report_progress)
     except FileNotFoundError:
         print(f"{path}: no such file", file=sys.stderr)
     except ValidationError as exc:

@@ -277,3 +277,13 @@ def test_result_batches_survive_msgpack() -> None:
     ]
 
     assert unpack_results(pack_results(results)) == results
+
+
+def test_validating_many_definitions_reports_progress() -> None:
+    seen: list[tuple[int, int]] = []
+    items = [definition(name=f"m{i}") for i in range(25_000)]
+
+    monitors = monitors_from_dicts(items, progress=lambda *step: seen.append(step))
+
+    assert len(monitors) == 25_000
+    assert seen == [(10_000, 25_000), (20_000, 25_000), (25_000, 25_000)]

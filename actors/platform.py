@@ -1,0 +1,110 @@
+"""The running platform as the gateway and commands see it.
+
+``Platform`` is the one interface between the web gateway and the actors:
+every call goes to the Coordinator, Storage or Event hub actor behind it.
+Monitors travel as dictionaries in the shared schema (``Monitor.to_dict``),
+with their current status under ``"status"`` where noted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+
+class MonitorNotFound(KeyError):
+    """No monitor has this id."""
+
+    def __init__(self, monitor_id: str) -> None:
+        super().__init__(monitor_id)
+        self.monitor_id = monitor_id
+
+    def __str__(self) -> str:
+        return f"no monitor has the id {self.monitor_id!r}"
+
+
+class MonitorExists(ValueError):
+    """A monitor with this id exists already."""
+
+    def __init__(self, monitor_id: str) -> None:
+        super().__init__(f"a monitor with the id {monitor_id!r} exists already")
+        self.monitor_id = monitor_id
+
+
+class Platform(Protocol):
+    """What the gateway can ask of the platform.
+
+    Bad definitions raise ``engine.errors.ValidationError`` (every problem,
+    each naming its field); unknown ids raise ``MonitorNotFound``; creating
+    an id that exists raises ``MonitorExists``.
+    """
+
+    async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate, store and start a monitor; returns its stored definition."""
+
+    async def update_monitor(
+        self, monitor_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Apply some fields to a monitor (the others stay); returns the result."""
+
+    async def replace_monitor(
+        self, monitor_id: str, definition: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace a monitor's whole definition; returns the result."""
+
+    async def delete_monitor(self, monitor_id: str) -> None:
+        """Stop and forget a monitor; its stored results stay until retention."""
+
+    async def pause_monitor(self, monitor_id: str) -> dict[str, Any]: ...
+
+    async def resume_monitor(self, monitor_id: str) -> dict[str, Any]: ...
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        """The definition with its current ``status``."""
+
+    async def list_monitors(
+        self,
+        *,
+        tag: str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        enabled: bool | None = None,
+        search: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Definitions with their ``status``, filtered; ``search`` matches names."""
+
+    async def status(self) -> list[dict[str, Any]]:
+        """The current status of every monitor.
+
+        Each entry: ``id``, ``name``, ``state``, ``last_check_at``,
+        ``last_ok``, ``last_latency_ms``, ``last_reason``, ``last_message``.
+        """
+
+    async def results(
+        self,
+        monitor_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """A monitor's stored results (``CheckResult.to_dict``), newest first."""
+
+    async def events(
+        self,
+        *,
+        after: str | None = None,
+        monitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Stored events (``Event.to_dict``), oldest first, after an event id."""
+
+    def live(self) -> AsyncIterator[dict[str, Any]]:
+        """Live updates as they happen, for pushing to browsers.
+
+        Each item is ``{"type": "result", "data": CheckResult.to_dict()}`` or
+        ``{"type": "event", "data": Event.to_dict()}``.
+        """
+
+    async def ready(self) -> bool:
+        """Whether every actor answers."""

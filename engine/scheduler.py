@@ -278,6 +278,7 @@ class Scheduler:
         self._wake_at = math.inf
         self._stopping = False
         self._closed = False
+        self._held = False
 
         self._checks_done = 0
         self._overruns = 0
@@ -470,6 +471,27 @@ class Scheduler:
             overruns=self._overruns,
         )
 
+    # Flow control ---------------------------------------------------------
+
+    def hold(self) -> None:
+        """Start no new checks until ``release``; checks in flight finish.
+
+        A shard holds while the sink of its results is backed up, so that it
+        slows down instead of buffering results without bound. Checks that
+        come due meanwhile wait in the ready queue and their lateness shows.
+        """
+        self._held = True
+
+    def release(self) -> None:
+        """Start due checks again after ``hold``."""
+        if self._held:
+            self._held = False
+            self._poke()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
     # Lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
@@ -635,7 +657,7 @@ class Scheduler:
 
     def _launch_ready(self) -> None:
         loop = self._loop
-        if loop is None or self._stopping:
+        if loop is None or self._stopping or self._held:
             return
         ready = self._ready
         while ready and self._in_flight < self._max_in_flight:

@@ -649,3 +649,18 @@ async def test_tcp_monitor_follows_a_real_local_server() -> None:
     assert not down.ok
     assert down.reason is Reason.CONNECT
     assert down.state is MonitorState.DOWN
+
+
+async def test_a_held_shard_starts_nothing_until_released() -> None:
+    name, probe = new_probe()
+    async with running_shard() as shard:
+        shard.scheduler.hold()
+        shard.scheduler.add(monitor("held", "test-probe", name, interval=1))
+        await asyncio.sleep(1.2)
+        held_runs = len(probe.starts)
+        shard.scheduler.release()
+        await asyncio.sleep(0.3)
+
+    assert held_runs == 0
+    assert len(probe.starts) == 1
+    assert shard.scheduler.stats().lateness_p99_ms > 0

@@ -22,6 +22,9 @@ class MonitorNotFound(KeyError):
     def __str__(self) -> str:
         return f"no monitor has the id {self.monitor_id!r}"
 
+    def __reduce__(self) -> tuple[type[MonitorNotFound], tuple[str]]:
+        return (MonitorNotFound, (self.monitor_id,))
+
 
 class MonitorExists(ValueError):
     """A monitor with this id exists already."""
@@ -29,6 +32,9 @@ class MonitorExists(ValueError):
     def __init__(self, monitor_id: str) -> None:
         super().__init__(f"a monitor with the id {monitor_id!r} exists already")
         self.monitor_id = monitor_id
+
+    def __reduce__(self) -> tuple[type[MonitorExists], tuple[str]]:
+        return (MonitorExists, (self.monitor_id,))
 
 
 class Platform(Protocol):

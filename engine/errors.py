@@ -33,6 +33,10 @@ class ValidationError(ValueError):
         self.errors = list(errors)
         super().__init__("\n".join(str(error) for error in self.errors))
 
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[list[FieldError]]]:
+        # Rebuilt from its errors, not its message, when it crosses processes.
+        return (ValidationError, (self.errors,))
+
     def within(self, prefix: str) -> ValidationError:
         return ValidationError(error.within(prefix) for error in self.errors)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any, Self
 
@@ -287,3 +288,12 @@ def test_validating_many_definitions_reports_progress() -> None:
 
     assert len(monitors) == 25_000
     assert seen == [(10_000, 25_000), (20_000, 25_000), (25_000, 25_000)]
+
+
+def test_validation_errors_survive_pickling_with_every_field() -> None:
+    error = ValidationError([FieldError("interval", "too short"), FieldError("", "x")])
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert copy.errors == error.errors
+    assert str(copy) == str(error)

@@ -294,6 +294,10 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._slots)
 
+    def monitor_ids(self) -> list[str]:
+        """The ids of every monitor this shard owns."""
+        return list(self._slots)
+
     def __contains__(self, monitor_id: object) -> bool:
         return monitor_id in self._slots
 

@@ -1,1 +1,1 @@
-"""Upcast's actors package."""
+"""Upcast's Ray actors: coordinator, shards, storage, alerts and the event hub."""

@@ -1,15 +1,44 @@
-"""Test session setup: every async test runs on uvloop, as the engine does."""
+"""Test session set-up.
+
+Every async test runs on uvloop, as the engine does. Ray starts once for the
+whole session, and so does one platform (its actors and a SQLite store in a
+temporary data directory); tests share it and use monitor ids of their own.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 import uvloop
+
+from actors.runtime import RayPlatform, Settings, init_ray
 
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    import ray
+
+    started = init_ray()
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def platform(
+    ray_session: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RayPlatform]:
+    """A running platform shared by the session's tests."""
+    data_dir: Path = tmp_path_factory.mktemp("platform")
+    running = uvloop.run(RayPlatform.start(Settings(data_dir=data_dir)))
+    yield running
+    uvloop.run(running.close())

@@ -658,9 +658,13 @@ async def test_a_held_shard_starts_nothing_until_released() -> None:
         shard.scheduler.add(monitor("held", "test-probe", name, interval=1))
         await asyncio.sleep(1.2)
         held_runs = len(probe.starts)
+        released_at = time.monotonic()
         shard.scheduler.release()
         await asyncio.sleep(0.3)
 
     assert held_runs == 0
-    assert len(probe.starts) == 1
+    # The late run starts at once; the next beat on the monitor's phase may
+    # follow within the same 0.3 s.
+    assert 1 <= len(probe.starts) <= 2
+    assert probe.starts[0][1] - released_at < 0.1
     assert shard.scheduler.stats().lateness_p99_ms > 0

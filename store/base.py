@@ -1,0 +1,331 @@
+"""The storage interface every backend implements, and the checks they share.
+
+``Store`` is what the actors code against: the monitor catalogue, check
+results, state changes and events, with retention. A backend (SQLite now,
+PostgreSQL and MySQL later) subclasses it and keeps its contract: the same
+ordering, the same idempotency and the same ``ValueError`` for bad input,
+which is why the argument checks live here and not in each backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+from engine.events import Event, StateChange
+from engine.result import CheckResult
+
+MigrationProgress = Callable[[int, int, str], None]
+"""Called as ``progress(step, total, description)`` before each migration runs.
+
+``step`` counts from 1 up to ``total``, the number of migrations this open
+applies; a database already up to date calls it never.
+"""
+
+MAX_LIMIT = 100_000
+"""The most rows one read returns.
+
+A week of one-minute results is about 10,000 rows; the cap is ten times that,
+so no single call can pull a whole table into memory by mistake.
+"""
+
+SECONDS_PER_DAY = 86_400.0
+
+
+class StoreError(Exception):
+    """The store could not do what was asked.
+
+    ``retryable`` says whether the same call can succeed later unchanged: a
+    database locked by another process or a full disk can clear up, a
+    database from a newer version cannot.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer version of Upcast.
+
+    Opening it would risk writing rows the newer schema does not expect, so
+    the store refuses and leaves the file untouched.
+    """
+
+    def __init__(self, location: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{location} has schema version {found}, but this version of Upcast "
+            f"knows versions up to {known}; upgrade Upcast or open a backup "
+            "made by this version"
+        )
+        self.location = location
+        self.found = found
+        self.known = known
+
+
+class StoreClosedError(StoreError):
+    """The store is not open: ``open`` was not awaited yet, or ``close`` was."""
+
+
+class Store(ABC):
+    """Where monitors, results, state changes and events are kept.
+
+    Every method is a coroutine except ``schema_version``. A write returns
+    once its rows are committed, so a read that starts afterwards sees them.
+    Times are Unix seconds. Use the store as ``async with store:`` to open
+    and close it around a block.
+    """
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date.
+
+        Raises ``SchemaTooNewError`` for a database from a newer version and
+        ``StoreError`` when the database cannot be opened or migrated.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish every write already queued, then release the database.
+
+        Calls made after ``close`` starts raise ``StoreClosedError``. Closing
+        twice is harmless, and cancelling the wait does not stop the flush.
+        """
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The schema version the open database is at."""
+
+    @abstractmethod
+    async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
+        """Insert or replace definitions (``Monitor.to_dict`` schema) by id.
+
+        The whole list is written in one transaction; when an id appears
+        twice, the later definition wins.
+        """
+
+    @abstractmethod
+    async def delete_monitor(self, monitor_id: str) -> bool:
+        """Forget one definition; whether it existed.
+
+        Its results, state changes and events stay until retention removes
+        them, so history remains readable after a monitor is gone.
+        """
+
+    @abstractmethod
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any] | None:
+        """One definition as it was put, or None."""
+
+    @abstractmethod
+    async def list_monitors(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        enabled: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every definition, ordered by id, optionally only those matching."""
+
+    @abstractmethod
+    async def write_results(self, results: list[CheckResult]) -> int:
+        """Keep results; how many were new.
+
+        A result is identified by its monitor and ``started_at``: writing it
+        again changes nothing, so a batch can be retried safely.
+        """
+
+    @abstractmethod
+    async def results(
+        self,
+        monitor_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[CheckResult]:
+        """A monitor's results, newest first, ``since <= started_at < until``."""
+
+    @abstractmethod
+    async def latest_results(self) -> dict[str, CheckResult]:
+        """The newest result of every monitor that has one, by monitor id."""
+
+    @abstractmethod
+    async def write_state_changes(self, changes: list[StateChange]) -> None:
+        """Keep state changes; writing the same change again changes nothing."""
+
+    @abstractmethod
+    async def state_changes(
+        self,
+        monitor_id: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[StateChange]:
+        """State changes, newest first, of one monitor or all, ``at >= since``."""
+
+    @abstractmethod
+    async def write_events(self, events: list[Event]) -> None:
+        """Keep events; an id already stored is left as it is."""
+
+    @abstractmethod
+    async def events(
+        self,
+        *,
+        after: str | None = None,
+        monitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Events with an id above ``after``, oldest first.
+
+        Event ids sort in time order, so a client passes the last id it saw
+        to get everything it missed.
+        """
+
+    @abstractmethod
+    async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
+        """Delete results, state changes and events older than ``days``.
+
+        Rows go in small batches so queued writes get in between them.
+        Returns how many rows were deleted.
+        """
+
+
+class MonitorRow(NamedTuple):
+    """A definition with the columns kept beside it for filtering."""
+
+    id: str
+    name: str
+    kind: str
+    enabled: bool
+    tags: str
+    definition: str
+
+
+def check_limit(limit: object) -> int:
+    """The ``limit`` of a read, or ValueError when it is not 1 to MAX_LIMIT."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ValueError(f"limit: must be a whole number, got {limit!r}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def check_time(name: str, value: object) -> float:
+    """A finite time or duration as a float, or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}: must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_optional_time(name: str, value: object) -> float | None:
+    return None if value is None else check_time(name, value)
+
+
+def check_text(name: str, value: object) -> str:
+    """Non-empty text, or ValueError naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name}: must be non-empty text, got {value!r}")
+    return value
+
+
+def check_days(days: object) -> float:
+    """A retention window in days: finite and above zero."""
+    value = check_time("days", days)
+    if value <= 0:
+        raise ValueError(f"days: must be above 0, got {days!r}")
+    return value
+
+
+def check_list(name: str, value: object, item_type: type | None = None) -> None:
+    """ValueError unless ``value`` is a list (of ``item_type``, when given)."""
+    if not isinstance(value, list):
+        raise ValueError(f"{name}: must be a list, got {type(value).__name__}")
+    if item_type is None:
+        return
+    for index, item in enumerate(value):
+        if not isinstance(item, item_type):
+            raise ValueError(
+                f"{name}[{index}]: must be a {item_type.__name__}, "
+                f"got {type(item).__name__}"
+            )
+
+
+def to_json(place: str, value: Any) -> str:
+    """Compact JSON text, or ValueError naming ``place`` when it has none.
+
+    NaN and infinity are refused: they are not JSON, and other databases'
+    JSON columns would reject them later.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{place}: cannot be stored as JSON: {exc}") from exc
+
+
+def monitor_row(place: str, definition: object) -> MonitorRow:
+    """Check the fields the store indexes and encode the definition.
+
+    The store does not validate definitions against the monitor model: that
+    happens before a definition reaches it. It checks only what it relies on
+    for its own columns, so a bad row can never be stored.
+    """
+    if not isinstance(definition, Mapping):
+        raise ValueError(f"{place}: must be a mapping, got {type(definition).__name__}")
+    monitor_id = check_text(f"{place}.id", definition.get("id"))
+    name = check_text(f"{place}.name", definition.get("name"))
+    kind = check_text(f"{place}.kind", definition.get("kind"))
+    enabled = definition.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"{place}.enabled: must be true or false, got {enabled!r}")
+    tags = definition.get("tags", [])
+    if not isinstance(tags, list | tuple) or not all(
+        isinstance(tag, str) for tag in tags
+    ):
+        raise ValueError(f"{place}.tags: must be a list of text, got {tags!r}")
+    return MonitorRow(
+        id=monitor_id,
+        name=name,
+        kind=kind,
+        enabled=enabled,
+        tags=to_json(f"{place}.tags", list(tags)),
+        definition=to_json(place, definition),
+    )
+
+
+def check_result(place: str, result: CheckResult) -> None:
+    """ValueError when a result has fields the store cannot keep faithfully."""
+    check_text(f"{place}.monitor_id", result.monitor_id)
+    check_time(f"{place}.started_at", result.started_at)
+    check_time(f"{place}.latency_ms", result.latency_ms)
+    check_time(f"{place}.lateness_ms", result.lateness_ms)
+
+
+def check_state_change(place: str, change: StateChange) -> None:
+    check_text(f"{place}.monitor_id", change.monitor_id)
+    check_time(f"{place}.at", change.at)
+
+
+def check_event(place: str, event: Event) -> None:
+    check_text(f"{place}.id", event.id)
+    check_time(f"{place}.at", event.at)
+    check_text(f"{place}.type", event.type)
+    if event.monitor_id is not None:
+        check_text(f"{place}.monitor_id", event.monitor_id)

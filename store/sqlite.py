@@ -1,0 +1,962 @@
+"""The SQLite backend: one database file, one writer thread, readers that never wait.
+
+SQLite lets one connection write at a time, so this store gives every write
+to a single thread that owns the only write connection. Writes queue up as
+jobs; when several are waiting, the thread runs them in one transaction,
+which turns many small commits into one. Reads go through read-only
+connections on a small thread pool and, with the journal in WAL mode, read
+the last committed state without waiting for the writer.
+
+The journal is synchronous=NORMAL: a committed write survives the process
+crashing, but the last few commits can be lost if the machine loses power.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib.resources
+import json
+import logging
+import math
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.events import Event, StateChange
+from engine.result import CheckResult, MonitorState, Reason
+from store.base import (
+    SECONDS_PER_DAY,
+    MigrationProgress,
+    SchemaTooNewError,
+    Store,
+    StoreClosedError,
+    StoreError,
+    check_days,
+    check_event,
+    check_limit,
+    check_list,
+    check_optional_time,
+    check_result,
+    check_state_change,
+    check_text,
+    check_time,
+    monitor_row,
+    to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+READER_THREADS = 4
+"""Reads that run at once.
+
+WAL readers do not block each other, so a few threads use several cores;
+each holds its own connection and page cache, so the pool stays small.
+"""
+
+MAX_JOBS_PER_TRANSACTION = 64
+"""The most queued writes committed together.
+
+Sharing a commit makes small writes cheap, but every caller in the group
+waits for the whole group, so the group is capped.
+"""
+
+RETENTION_BATCH = 5_000
+"""Rows deleted per transaction by retention, so other writes get in between."""
+
+BUSY_TIMEOUT_MS = 5_000
+"""How long a connection waits for a lock held by another process."""
+
+# Primary result codes after which the same call can succeed later:
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR and SQLITE_FULL.
+_RETRYABLE_CODES = frozenset({5, 6, 10, 13})
+
+_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered step of the schema.
+
+    ``sql`` runs inside a transaction the store opens and commits, together
+    with the new version number, so it must not begin or commit one itself.
+    """
+
+    version: int
+    description: str
+    sql: str
+
+
+def packaged_migrations() -> list[Migration]:
+    """The migrations shipped in ``store/migrations/sqlite``, in order.
+
+    Files are named ``NNNN_words.sql``; the numbers must run 1, 2, 3 without
+    gaps, since the database records only the last one applied.
+    """
+    folder = importlib.resources.files("store") / "migrations" / "sqlite"
+    migrations = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        migrations.append(
+            Migration(
+                version=int(match[1]),
+                description=match[2].replace("_", " "),
+                sql=entry.read_text(encoding="utf-8"),
+            )
+        )
+    migrations.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"SQLite migrations must be numbered 1 to N, got {versions}")
+    return migrations
+
+
+class SqliteStore(Store):
+    """The store in one SQLite file.
+
+    ``progress`` hears about each migration as ``open`` applies it, from the
+    writer thread. ``migrations`` replaces the packaged schema steps.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        progress: MigrationProgress | None = None,
+        migrations: Sequence[Migration] | None = None,
+    ) -> None:
+        self.path = Path(path).absolute()
+        self._progress = progress
+        self._migrations = (
+            packaged_migrations() if migrations is None else list(migrations)
+        )
+        self._writer: _Writer | None = None
+        self._readers: _Readers | None = None
+        self._version: int | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        """Start the writer, migrate the schema, then accept calls.
+
+        1. Start the writer thread; it creates the data directory if it is
+           missing, connects, refuses a newer schema, turns on WAL and
+           applies the pending migrations.
+        2. Only then start the readers, since they need the WAL files.
+        """
+        if self._closed:
+            raise StoreClosedError("the store was closed; make a new one to reopen")
+        if self._writer is not None:
+            raise StoreError("the store is open already")
+
+        writer = _Writer(self.path, self._migrations, self._progress)
+        self._writer = writer
+        try:
+            self._version = await writer.start()
+        except BaseException:
+            self._writer = None
+            writer.stop()
+            raise
+        if self._writer is not writer:
+            # close() ran while the schema was migrating and stopped the writer.
+            raise StoreClosedError("the store was closed while it opened")
+
+        self._readers = _Readers(self.path)
+        logger.info("opened %s at schema version %d", self.path, self._version)
+
+    async def close(self) -> None:
+        """Let reads in progress finish, then run every queued write and close.
+
+        The writer is told to stop even when the wait is cancelled, so queued
+        writes are committed either way.
+        """
+        writer, readers = self._writer, self._readers
+        self._closed = True
+        self._writer = None
+        self._readers = None
+        if writer is None:
+            return
+        try:
+            if readers is not None:
+                await asyncio.to_thread(readers.close)
+        finally:
+            writer.stop()
+        await writer.join()
+        logger.info("closed %s", self.path)
+
+    def schema_version(self) -> int:
+        if self._version is None or self._writer is None:
+            raise StoreClosedError("the store is not open")
+        return self._version
+
+    async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
+        check_list("definitions", definitions)
+        if definitions:
+            await self._write(functools.partial(_put_monitors, definitions))
+
+    async def delete_monitor(self, monitor_id: str) -> bool:
+        check_text("monitor_id", monitor_id)
+        return await self._write(functools.partial(_delete_monitor, monitor_id))
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any] | None:
+        check_text("monitor_id", monitor_id)
+        return await self._read(functools.partial(_get_monitor, monitor_id))
+
+    async def list_monitors(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        enabled: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        if kind is not None:
+            check_text("kind", kind)
+        if tag is not None:
+            check_text("tag", tag)
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ValueError(f"enabled: must be true, false or None, got {enabled!r}")
+        return await self._read(
+            functools.partial(_list_monitors, kind=kind, tag=tag, enabled=enabled)
+        )
+
+    async def write_results(self, results: list[CheckResult]) -> int:
+        check_list("results", results)
+        if not results:
+            return 0
+        return await self._write(functools.partial(_write_results, results))
+
+    async def results(
+        self,
+        monitor_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[CheckResult]:
+        query = functools.partial(
+            _read_results,
+            check_text("monitor_id", monitor_id),
+            check_optional_time("since", since),
+            check_optional_time("until", until),
+            check_limit(limit),
+        )
+        return await self._read(query)
+
+    async def latest_results(self) -> dict[str, CheckResult]:
+        return await self._read(_latest_results)
+
+    async def write_state_changes(self, changes: list[StateChange]) -> None:
+        check_list("changes", changes)
+        if changes:
+            await self._write(functools.partial(_write_state_changes, changes))
+
+    async def state_changes(
+        self,
+        monitor_id: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[StateChange]:
+        if monitor_id is not None:
+            check_text("monitor_id", monitor_id)
+        query = functools.partial(
+            _read_state_changes,
+            monitor_id,
+            check_optional_time("since", since),
+            check_limit(limit),
+        )
+        return await self._read(query)
+
+    async def write_events(self, events: list[Event]) -> None:
+        check_list("events", events)
+        if events:
+            await self._write(functools.partial(_write_events, events))
+
+    async def events(
+        self,
+        *,
+        after: str | None = None,
+        monitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        if after is not None and not isinstance(after, str):
+            raise ValueError(f"after: must be an event id or None, got {after!r}")
+        if monitor_id is not None:
+            check_text("monitor_id", monitor_id)
+        query = functools.partial(_read_events, after, monitor_id, check_limit(limit))
+        return await self._read(query)
+
+    async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
+        """Delete rows older than ``days`` before ``now`` (default: the clock).
+
+        Each table is emptied of old rows one batch per transaction, until a
+        batch comes back short; other writes queue in between the batches.
+        """
+        window = check_days(days)
+        moment = time.time() if now is None else check_time("now", now)
+        cutoff = moment - window * SECONDS_PER_DAY
+
+        deleted = 0
+        for delete in (
+            _delete_old_results,
+            _delete_old_state_changes,
+            _delete_old_events,
+        ):
+            while True:
+                count = await self._write(functools.partial(delete, cutoff))
+                deleted += count
+                if count < RETENTION_BATCH:
+                    break
+        await self._write(functools.partial(_forget_old_latest, cutoff))
+
+        if deleted:
+            logger.info("retention deleted %d rows older than %g days", deleted, days)
+        return deleted
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreClosedError("the store is not open")
+        return await self._writer.submit(work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreClosedError("the store is not open")
+        return await self._readers.run(work)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One write waiting for the writer, and the future its caller awaits."""
+
+    work: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class _Writer:
+    """The thread that owns the only write connection and runs queued writes.
+
+    A write once queued always runs: cancelling the caller stops the wait,
+    not the write, so a shutdown never drops half of what was sent.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        migrations: list[Migration],
+        progress: MigrationProgress | None,
+    ) -> None:
+        self._path = path
+        self._migrations = migrations
+        self._progress = progress
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> int:
+        """Start the thread; the schema version once it is connected and migrated."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[int] = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(loop, ready),
+            name="upcast-store-writer",
+            daemon=True,
+        )
+        self._thread.start()
+        return await ready
+
+    async def submit(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._stopped:
+                raise StoreClosedError("the store is closing")
+            self._queue.put(_Job(work, loop, future))
+        return await future
+
+    def stop(self) -> None:
+        """Let the thread finish the queued writes, then close the connection."""
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                self._queue.put(None)
+
+    async def join(self) -> None:
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
+        try:
+            connection, version = _connect_writer(
+                self._path, self._migrations, self._progress
+            )
+        except Exception as exc:
+            _settle(loop, ready, None, exc)
+            return
+        _settle(loop, ready, version, None)
+        try:
+            self._serve(connection)
+        finally:
+            _close_writer(connection, self._path)
+
+    def _serve(self, connection: sqlite3.Connection) -> None:
+        """Run queued jobs until told to stop.
+
+        1. Wait for a job, then take whatever else is queued, up to
+           MAX_JOBS_PER_TRANSACTION, stopping at the stop marker.
+        2. Run the group in one transaction (see ``_run_group``).
+        3. Stop after the group that met the stop marker.
+        """
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            while len(jobs) < MAX_JOBS_PER_TRANSACTION:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+
+            try:
+                _run_group(connection, jobs)
+            except Exception as exc:
+                # A fault here is a bug in the store itself; the callers hear
+                # of it and the thread goes on with the next group.
+                logger.exception("write group of %d jobs failed", len(jobs))
+                for job in jobs:
+                    _settle(job.loop, job.future, None, StoreError(str(exc)))
+
+
+def _run_group(connection: sqlite3.Connection, jobs: list[_Job]) -> None:
+    """Run jobs in one transaction, each in a savepoint, and answer each caller.
+
+    A job that raises is rolled back to its savepoint alone, and its caller
+    gets the error; the others still commit. Callers hear back only after
+    the commit, so a returned write is a durable one.
+    """
+    started = time.perf_counter()
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for job in jobs:
+            connection.execute("SAVEPOINT job")
+            try:
+                result = job.work(connection)
+            except Exception as exc:
+                connection.execute("ROLLBACK TO job")
+                connection.execute("RELEASE job")
+                outcomes.append((None, _translate(exc)))
+            else:
+                connection.execute("RELEASE job")
+                outcomes.append((result, None))
+        connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        outcomes = [(None, _translate(exc)) for _ in jobs]
+
+    logger.debug(
+        "committed %d write jobs in %.1f ms",
+        len(jobs),
+        (time.perf_counter() - started) * 1000,
+    )
+    for job, (result, error) in zip(jobs, outcomes, strict=True):
+        _settle(job.loop, job.future, result, error)
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any,
+    error: BaseException | None,
+) -> None:
+    """Hand a job's outcome to the loop its caller awaits on."""
+
+    def apply() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    # A closed loop raises RuntimeError; then no caller is left waiting.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(apply)
+
+
+def _translate(exc: Exception) -> Exception:
+    """A SQLite error as a StoreError that says whether retrying can help."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    error = StoreError(f"SQLite: {exc}", retryable=_retryable(exc))
+    error.__cause__ = exc
+    return error
+
+
+def _retryable(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _RETRYABLE_CODES
+
+
+def _connect_writer(
+    path: Path, migrations: list[Migration], progress: MigrationProgress | None
+) -> tuple[sqlite3.Connection, int]:
+    """The write connection, with the schema brought up to date.
+
+    1. Create the data directory, connect, and read the version first: a
+       newer one is refused before anything in the file changes.
+    2. Turn on WAL (kept in the file) and synchronous=NORMAL (per connection).
+    3. Apply each pending migration in its own transaction.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        found: int = connection.execute("PRAGMA user_version").fetchone()[0]
+        known = migrations[-1].version if migrations else 0
+        if found > known:
+            raise SchemaTooNewError(str(path), found, known)
+
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"{path}: cannot use WAL journal mode, got {mode!r}")
+        connection.execute("PRAGMA synchronous = NORMAL")
+
+        _migrate(connection, path, found, migrations, progress)
+    except sqlite3.Error as exc:
+        connection.close()
+        message = f"cannot open {path}: {exc}"
+        raise StoreError(message, retryable=_retryable(exc)) from exc
+    except BaseException:
+        connection.close()
+        raise
+    return connection, known
+
+
+def _migrate(
+    connection: sqlite3.Connection,
+    path: Path,
+    found: int,
+    migrations: list[Migration],
+    progress: MigrationProgress | None,
+) -> None:
+    pending = [migration for migration in migrations if migration.version > found]
+    for step, migration in enumerate(pending, start=1):
+        if progress is not None:
+            progress(step, len(pending), migration.description)
+        logger.info(
+            "migrating %s to schema version %d (%s)",
+            path,
+            migration.version,
+            migration.description,
+        )
+        script = (
+            f"BEGIN IMMEDIATE;\n{migration.sql}\n;\n"
+            f"PRAGMA user_version = {migration.version};\nCOMMIT;"
+        )
+        try:
+            connection.executescript(script)
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+
+def _close_writer(connection: sqlite3.Connection, path: Path) -> None:
+    """Fold the WAL back into the database file and close."""
+    try:
+        connection.execute("PRAGMA optimize")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error:
+        logger.warning("could not checkpoint %s on close", path, exc_info=True)
+    finally:
+        connection.close()
+
+
+class _Readers:
+    """Read-only connections, one per thread of a small pool."""
+
+    def __init__(self, path: Path) -> None:
+        self._uri = path.as_uri() + "?mode=ro"
+        self._executor = ThreadPoolExecutor(
+            max_workers=READER_THREADS, thread_name_prefix="upcast-store-read"
+        )
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self._call, work)
+        )
+
+    def close(self) -> None:
+        """Wait for reads in progress, then close every connection."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._connection())
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # Made in one pool thread and closed from another at shutdown.
+            connection = sqlite3.connect(
+                self._uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+
+# The jobs below run on the writer thread or a reader thread, never on the
+# event loop: rows are built and decoded there too, so large batches do not
+# stall the loop.
+
+_UPSERT_MONITOR = """
+    INSERT INTO monitors (id, name, kind, enabled, tags, definition, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET
+        name = excluded.name,
+        kind = excluded.kind,
+        enabled = excluded.enabled,
+        tags = excluded.tags,
+        definition = excluded.definition,
+        updated_at = excluded.updated_at
+"""
+
+_RESULT_COLUMNS = (
+    "monitor_id, started_at, ok, latency_ms, state, reason, message, "
+    "retryable, attempt, lateness_ms, phases, details"
+)
+
+_INSERT_RESULT = f"""
+    INSERT OR IGNORE INTO results ({_RESULT_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_ADVANCE_LATEST = """
+    INSERT INTO latest_results (monitor_id, started_at) VALUES (?, ?)
+    ON CONFLICT (monitor_id) DO UPDATE SET started_at = excluded.started_at
+    WHERE excluded.started_at > latest_results.started_at
+"""
+
+_STATE_CHANGE_COLUMNS = "monitor_id, at, state_before, state_after, reason, message"
+
+_EVENT_COLUMNS = "id, at, type, monitor_id, data"
+
+
+def _put_monitors(
+    definitions: list[dict[str, Any]], connection: sqlite3.Connection
+) -> None:
+    check_list("definitions", definitions, Mapping)
+    now = time.time()
+    rows = [
+        (*monitor_row(f"definitions[{index}]", definition), now)
+        for index, definition in enumerate(definitions)
+    ]
+    connection.executemany(_UPSERT_MONITOR, rows)
+
+
+def _delete_monitor(monitor_id: str, connection: sqlite3.Connection) -> bool:
+    cursor = connection.execute("DELETE FROM monitors WHERE id = ?", (monitor_id,))
+    return cursor.rowcount > 0
+
+
+def _get_monitor(
+    monitor_id: str, connection: sqlite3.Connection
+) -> dict[str, Any] | None:
+    row = connection.execute(
+        "SELECT definition FROM monitors WHERE id = ?", (monitor_id,)
+    ).fetchone()
+    return None if row is None else _definition(row[0])
+
+
+def _list_monitors(
+    connection: sqlite3.Connection,
+    *,
+    kind: str | None,
+    tag: str | None,
+    enabled: bool | None,
+) -> list[dict[str, Any]]:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if kind is not None:
+        conditions.append("kind = ?")
+        parameters.append(kind)
+    if tag is not None:
+        conditions.append("EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)")
+        parameters.append(tag)
+    if enabled is not None:
+        conditions.append("enabled = ?")
+        parameters.append(enabled)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = connection.execute(
+        f"SELECT definition FROM monitors {where} ORDER BY id", parameters
+    ).fetchall()
+    return [_definition(text) for (text,) in rows]
+
+
+def _definition(text: str) -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def _write_results(results: list[CheckResult], connection: sqlite3.Connection) -> int:
+    """Insert results not stored yet and move each monitor's latest pointer."""
+    check_list("results", results, CheckResult)
+    rows = []
+    newest: dict[str, float] = {}
+    for index, result in enumerate(results):
+        place = f"results[{index}]"
+        check_result(place, result)
+        started_at = float(result.started_at)
+        rows.append(
+            (
+                result.monitor_id,
+                started_at,
+                result.ok,
+                result.latency_ms,
+                str(result.state),
+                None if result.reason is None else str(result.reason),
+                result.message,
+                result.retryable,
+                result.attempt,
+                result.lateness_ms,
+                to_json(f"{place}.phases", result.phases),
+                to_json(f"{place}.details", result.details),
+            )
+        )
+        if started_at > newest.get(result.monitor_id, -math.inf):
+            newest[result.monitor_id] = started_at
+
+    before = connection.total_changes
+    connection.executemany(_INSERT_RESULT, rows)
+    written = connection.total_changes - before
+    connection.executemany(_ADVANCE_LATEST, newest.items())
+    return written
+
+
+def _read_results(
+    monitor_id: str,
+    since: float | None,
+    until: float | None,
+    limit: int,
+    connection: sqlite3.Connection,
+) -> list[CheckResult]:
+    sql = f"SELECT {_RESULT_COLUMNS} FROM results WHERE monitor_id = ?"
+    parameters: list[Any] = [monitor_id]
+    if since is not None:
+        sql += " AND started_at >= ?"
+        parameters.append(since)
+    if until is not None:
+        sql += " AND started_at < ?"
+        parameters.append(until)
+    sql += " ORDER BY started_at DESC LIMIT ?"
+    parameters.append(limit)
+    return [_result(row) for row in connection.execute(sql, parameters)]
+
+
+def _latest_results(connection: sqlite3.Connection) -> dict[str, CheckResult]:
+    # CROSS JOIN keeps the pointers as the outer loop: one key lookup per
+    # monitor, where the planner might otherwise scan every result.
+    columns = ", ".join(f"r.{name}" for name in _RESULT_COLUMNS.split(", "))
+    rows = connection.execute(
+        f"SELECT {columns} FROM latest_results AS l CROSS JOIN results AS r "
+        "ON r.monitor_id = l.monitor_id AND r.started_at = l.started_at"
+    )
+    return {row[0]: _result(row) for row in rows}
+
+
+def _result(row: tuple[Any, ...]) -> CheckResult:
+    return CheckResult(
+        monitor_id=row[0],
+        started_at=row[1],
+        ok=bool(row[2]),
+        latency_ms=row[3],
+        state=MonitorState(row[4]),
+        reason=None if row[5] is None else Reason(row[5]),
+        message=row[6],
+        retryable=bool(row[7]),
+        attempt=row[8],
+        lateness_ms=row[9],
+        phases=json.loads(row[10]),
+        details=json.loads(row[11]),
+    )
+
+
+def _write_state_changes(
+    changes: list[StateChange], connection: sqlite3.Connection
+) -> None:
+    check_list("changes", changes, StateChange)
+    rows = []
+    for index, change in enumerate(changes):
+        check_state_change(f"changes[{index}]", change)
+        rows.append(
+            (
+                change.monitor_id,
+                float(change.at),
+                str(change.before),
+                str(change.after),
+                None if change.reason is None else str(change.reason),
+                change.message,
+            )
+        )
+    connection.executemany(
+        f"INSERT OR IGNORE INTO state_changes ({_STATE_CHANGE_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _read_state_changes(
+    monitor_id: str | None,
+    since: float | None,
+    limit: int,
+    connection: sqlite3.Connection,
+) -> list[StateChange]:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if monitor_id is not None:
+        conditions.append("monitor_id = ?")
+        parameters.append(monitor_id)
+    if since is not None:
+        conditions.append("at >= ?")
+        parameters.append(since)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    parameters.append(limit)
+    rows = connection.execute(
+        f"SELECT {_STATE_CHANGE_COLUMNS} FROM state_changes {where} "
+        "ORDER BY at DESC, rowid DESC LIMIT ?",
+        parameters,
+    )
+    return [
+        StateChange(
+            monitor_id=row[0],
+            at=row[1],
+            before=MonitorState(row[2]),
+            after=MonitorState(row[3]),
+            reason=None if row[4] is None else Reason(row[4]),
+            message=row[5],
+        )
+        for row in rows
+    ]
+
+
+def _write_events(events: list[Event], connection: sqlite3.Connection) -> None:
+    check_list("events", events, Event)
+    rows = []
+    for index, event in enumerate(events):
+        place = f"events[{index}]"
+        check_event(place, event)
+        rows.append(
+            (
+                event.id,
+                float(event.at),
+                event.type,
+                event.monitor_id,
+                to_json(f"{place}.data", dict(event.data)),
+            )
+        )
+    connection.executemany(
+        f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _read_events(
+    after: str | None,
+    monitor_id: str | None,
+    limit: int,
+    connection: sqlite3.Connection,
+) -> list[Event]:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if after is not None:
+        conditions.append("id > ?")
+        parameters.append(after)
+    if monitor_id is not None:
+        conditions.append("monitor_id = ?")
+        parameters.append(monitor_id)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    parameters.append(limit)
+    rows = connection.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id LIMIT ?",
+        parameters,
+    )
+    return [
+        Event(
+            id=row[0],
+            at=row[1],
+            type=row[2],
+            monitor_id=row[3],
+            data=json.loads(row[4]),
+        )
+        for row in rows
+    ]
+
+
+def _delete_old_results(cutoff: float, connection: sqlite3.Connection) -> int:
+    cursor = connection.execute(
+        "DELETE FROM results WHERE (monitor_id, started_at) IN ("
+        "SELECT monitor_id, started_at FROM results WHERE started_at < ? LIMIT ?)",
+        (cutoff, RETENTION_BATCH),
+    )
+    return cursor.rowcount
+
+
+def _delete_old_state_changes(cutoff: float, connection: sqlite3.Connection) -> int:
+    cursor = connection.execute(
+        "DELETE FROM state_changes WHERE rowid IN ("
+        "SELECT rowid FROM state_changes WHERE at < ? LIMIT ?)",
+        (cutoff, RETENTION_BATCH),
+    )
+    return cursor.rowcount
+
+
+def _delete_old_events(cutoff: float, connection: sqlite3.Connection) -> int:
+    cursor = connection.execute(
+        "DELETE FROM events WHERE rowid IN ("
+        "SELECT rowid FROM events WHERE at < ? LIMIT ?)",
+        (cutoff, RETENTION_BATCH),
+    )
+    return cursor.rowcount
+
+
+def _forget_old_latest(cutoff: float, connection: sqlite3.Connection) -> None:
+    """Drop latest-result pointers whose results retention has deleted."""
+    connection.execute("DELETE FROM latest_results WHERE started_at < ?", (cutoff,))

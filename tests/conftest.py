@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import uvloop
 
+from actors.platform import Platform
 from actors.runtime import RayPlatform, Settings, init_ray
+from web.app import create_app
+from web.server import GatewayThread
 
 
 def pytest_asyncio_loop_factories(
@@ -42,3 +45,20 @@ def platform(
     running = uvloop.run(RayPlatform.start(Settings(data_dir=data_dir)))
     yield running
     uvloop.run(running.close())
+
+
+@pytest.fixture(scope="session")
+def _gateway(platform: RayPlatform) -> Iterator[tuple[str, RayPlatform]]:
+    """The web gateway on a free port, in a thread of its own, for the session."""
+    with GatewayThread(create_app(platform, name="upcast-test")) as running:
+        yield running.url, platform
+
+
+@pytest.fixture
+def gateway_url(_gateway: tuple[str, RayPlatform]) -> str:
+    return _gateway[0]
+
+
+@pytest.fixture
+def platform_handle(_gateway: tuple[str, RayPlatform]) -> Platform:
+    return _gateway[1]

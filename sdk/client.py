@@ -1,0 +1,598 @@
+"""Python clients for the Upcast gateway: ``AsyncClient`` and blocking ``Client``.
+
+Both speak the REST API under ``/api/v1`` with the same methods and errors.
+The requests themselves and the reading of answers are written once, here,
+as plain functions; each client only adds its way of sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from engine.errors import ValidationError
+from engine.model import monitor_from_dict, slugify
+from sdk.errors import (
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    InvalidMonitor,
+    NotFound,
+    ServerError,
+    UpcastError,
+)
+from sdk.live import Subscription, ThreadedSubscription
+from web.redact import redact_monitor
+
+logger = logging.getLogger(__name__)
+
+API = "/api/v1"
+DEFAULT_TIMEOUT = 10.0
+
+APPLY_CONCURRENCY = 16
+"""Requests ``AsyncClient.apply`` keeps in flight.
+
+Enough to apply thousands of monitors in seconds, few enough that the
+gateway keeps answering its other clients meanwhile.
+"""
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while ``apply`` works through a list."""
+
+Moment = float | datetime.datetime
+"""Unix seconds, or an aware datetime."""
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    """What ``apply`` did to each monitor, by id, in the order given."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was created or updated."""
+        return bool(self.created or self.updated)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One API request, ready for either client to send."""
+
+    method: str
+    path: str
+    params: Mapping[str, str | int | float] | None = None
+    body: Mapping[str, Any] | None = None
+
+
+def _monitor_path(monitor_id: str, action: str = "") -> str:
+    path = f"{API}/monitors/{quote(monitor_id, safe='')}"
+    return f"{path}/{action}" if action else path
+
+
+def _list_call(filters: Mapping[str, Any]) -> _Call:
+    params: dict[str, str | int | float] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        key = "q" if name == "search" else name
+        params[key] = (
+            ("true" if value else "false") if isinstance(value, bool) else value
+        )
+    return _Call("GET", f"{API}/monitors", params=params)
+
+
+def _results_call(
+    monitor_id: str, since: Moment | None, until: Moment | None, limit: int
+) -> _Call:
+    params: dict[str, str | int | float] = {"limit": limit}
+    if since is not None:
+        params["since"] = _seconds(since)
+    if until is not None:
+        params["until"] = _seconds(until)
+    return _Call("GET", _monitor_path(monitor_id, "results"), params=params)
+
+
+def _events_call(after: str | None, monitor: str | None, limit: int) -> _Call:
+    params: dict[str, str | int | float] = {"limit": limit}
+    if after is not None:
+        params["after"] = after
+    if monitor is not None:
+        params["monitor"] = monitor
+    return _Call("GET", f"{API}/events", params=params)
+
+
+def _seconds(moment: Moment) -> float:
+    if isinstance(moment, datetime.datetime):
+        if moment.tzinfo is None:
+            raise ValueError(f"a datetime needs a time zone, got {moment!r}")
+        return moment.timestamp()
+    return float(moment)
+
+
+def _read(response: httpx.Response) -> Any:
+    """The decoded answer, or the SDK error its status stands for."""
+    if response.is_success:
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError(
+                "the gateway answered with something other than JSON",
+                status=response.status_code,
+            ) from exc
+
+    status = response.status_code
+    message, fields = _error_details(response)
+    if status == 422:
+        raise InvalidMonitor(message, fields, status=status)
+    if status == 404:
+        raise NotFound(message, status=status)
+    if status == 409:
+        raise Conflict(message, status=status)
+    if status == 400:
+        raise BadRequest(message, status=status)
+    if status >= 500:
+        raise ServerError(message, status=status)
+    raise UpcastError(message, status=status)
+
+
+def _error_details(response: httpx.Response) -> tuple[str, list[tuple[str, str]]]:
+    """The message and named fields of an error answer, whatever its shape."""
+    fallback = f"the gateway answered {response.status_code} {response.reason_phrase}"
+    try:
+        error = response.json()["error"]
+        message = str(error.get("message") or fallback)
+        fields = [(str(f["field"]), str(f["problem"])) for f in error.get("fields", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return fallback, []
+    return message, fields
+
+
+def _monitors(document: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = document["monitors"]
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One thing ``apply`` must do: create or replace a monitor."""
+
+    index: int
+    monitor_id: str
+    definition: Mapping[str, Any]
+    create: bool
+
+
+def _plan_apply(
+    definitions: Sequence[Mapping[str, Any]], existing: Iterable[Mapping[str, Any]]
+) -> tuple[list[_Step], list[tuple[int, str]]]:
+    """What to create, what to replace and what is the same already.
+
+    1. Each definition is brought to the form the gateway stores, by the
+       same validation the platform runs; one that does not validate here is
+       sent as it is, for the gateway to judge (it may know kinds this
+       process does not).
+    2. Ids must be unique within the list; every duplicate is reported at
+       once, before anything is sent.
+    3. A definition equal to the stored monitor, compared as the API shows
+       both (secrets redacted), is unchanged. A change to a secret value
+       alone is therefore not seen; change another field with it, or use
+       ``replace_monitor``.
+    """
+    stored = {str(m["id"]): _comparable(m) for m in existing}
+    steps: list[_Step] = []
+    same: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    duplicates: list[tuple[str, str]] = []
+    for index, definition in enumerate(definitions):
+        normal = _normal_form(definition)
+        monitor_id = str(normal.get("id") or slugify(str(normal.get("name", ""))))
+        if monitor_id in seen:
+            first = seen[monitor_id]
+            duplicates.append(
+                (
+                    f"definitions[{index}].id",
+                    f"{monitor_id!r} is already used by definitions[{first}]",
+                )
+            )
+            continue
+        seen[monitor_id] = index
+        current = stored.get(monitor_id)
+        if current is None:
+            steps.append(_Step(index, monitor_id, definition, create=True))
+        elif current == _comparable(normal):
+            same.append((index, monitor_id))
+        else:
+            steps.append(_Step(index, monitor_id, definition, create=False))
+    if duplicates:
+        raise InvalidMonitor(
+            f"{len(duplicates)} monitor ids are used more than once", duplicates
+        )
+    return steps, same
+
+
+def _normal_form(definition: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return monitor_from_dict(definition).to_dict()
+    except ValidationError:
+        return dict(definition)
+
+
+def _comparable(monitor: Mapping[str, Any]) -> dict[str, Any]:
+    shown = redact_monitor(monitor)
+    shown.pop("status", None)
+    return shown
+
+
+def _report(
+    total: int,
+    same: list[tuple[int, str]],
+    done: Mapping[int, tuple[str, bool]],
+) -> ApplyReport:
+    by_index: dict[int, tuple[str, str]] = {i: (m, "unchanged") for i, m in same}
+    for index, (monitor_id, created) in done.items():
+        by_index[index] = (monitor_id, "created" if created else "updated")
+    report = ApplyReport()
+    for index in range(total):
+        if index in by_index:
+            monitor_id, outcome = by_index[index]
+            getattr(report, outcome).append(monitor_id)
+    return report
+
+
+def _transport_error(base_url: str, exc: httpx.HTTPError) -> UpcastError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ConnectionFailed(f"the gateway at {base_url} did not answer in time")
+    if isinstance(exc, httpx.TransportError):
+        return ConnectionFailed(f"could not reach the gateway at {base_url}: {exc}")
+    return UpcastError(f"the request to {base_url} failed: {exc}")
+
+
+class AsyncClient:
+    """The Upcast API for asyncio code.
+
+    ``base_url`` is the gateway's address, e.g. ``http://127.0.0.1:8080``;
+    ``timeout`` bounds each request in seconds. Use ``async with`` or call
+    ``close``.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+    async def _send(self, call: _Call) -> Any:
+        try:
+            response = await self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.body,
+            )
+        except httpx.HTTPError as exc:
+            raise _transport_error(self.base_url, exc) from exc
+        return _read(response)
+
+    async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a monitor; returns it as stored (secrets redacted)."""
+        created: dict[str, Any] = await self._send(
+            _Call("POST", f"{API}/monitors", body=definition)
+        )
+        return created
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        """A monitor's definition with its current ``status``."""
+        found: dict[str, Any] = await self._send(
+            _Call("GET", _monitor_path(monitor_id))
+        )
+        return found
+
+    async def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
+        """Monitors matching ``tag``, ``kind``, ``state``, ``enabled``, ``q``."""
+        return _monitors(await self._send(_list_call(filters)))
+
+    async def update_monitor(
+        self, monitor_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Change some fields of a monitor; the others stay."""
+        updated: dict[str, Any] = await self._send(
+            _Call("PATCH", _monitor_path(monitor_id), body=changes)
+        )
+        return updated
+
+    async def replace_monitor(
+        self, monitor_id: str, definition: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace a monitor's whole definition."""
+        replaced: dict[str, Any] = await self._send(
+            _Call("PUT", _monitor_path(monitor_id), body=definition)
+        )
+        return replaced
+
+    async def delete_monitor(self, monitor_id: str) -> None:
+        """Stop and forget a monitor."""
+        await self._send(_Call("DELETE", _monitor_path(monitor_id)))
+
+    async def pause(self, monitor_id: str) -> dict[str, Any]:
+        """Stop checking a monitor until it is resumed."""
+        paused: dict[str, Any] = await self._send(
+            _Call("POST", _monitor_path(monitor_id, "pause"))
+        )
+        return paused
+
+    async def resume(self, monitor_id: str) -> dict[str, Any]:
+        """Check a paused monitor again."""
+        resumed: dict[str, Any] = await self._send(
+            _Call("POST", _monitor_path(monitor_id, "resume"))
+        )
+        return resumed
+
+    async def results(
+        self,
+        monitor_id: str,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """A monitor's stored check results, newest first."""
+        document = await self._send(_results_call(monitor_id, since, until, limit))
+        found: list[dict[str, Any]] = document["results"]
+        return found
+
+    async def status(self) -> list[dict[str, Any]]:
+        """The current status of every monitor."""
+        document = await self._send(_Call("GET", f"{API}/status"))
+        found: list[dict[str, Any]] = document["status"]
+        return found
+
+    async def events(
+        self, after: str | None = None, monitor: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Events oldest first, after the event id ``after``."""
+        document = await self._send(_events_call(after, monitor, limit))
+        found: list[dict[str, Any]] = document["events"]
+        return found
+
+    async def apply(
+        self,
+        definitions: Sequence[Mapping[str, Any]],
+        *,
+        progress: Progress | None = None,
+    ) -> ApplyReport:
+        """Make the gateway hold these definitions; safe to run again and again.
+
+        Missing monitors are created, changed ones replaced, equal ones left
+        alone; monitors not in the list are not touched. Up to
+        ``APPLY_CONCURRENCY`` requests run at once. A monitor created or
+        deleted by someone else meanwhile is replaced or created instead. On
+        an error the work done so far stays done, so running ``apply`` again
+        after fixing the cause finishes the job.
+        """
+        steps, same = _plan_apply(definitions, await self.list_monitors())
+        total = len(steps) + len(same)
+        done: dict[int, tuple[str, bool]] = {}
+        finished = len(same)
+        if progress is not None:
+            progress(finished, total)
+        gate = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+        async def run(step: _Step) -> None:
+            nonlocal finished
+            async with gate:
+                done[step.index] = (step.monitor_id, await self._apply_step(step))
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for step in steps:
+                    group.create_task(run(step))
+        except ExceptionGroup as failed:
+            # Callers catch the SDK's errors, not a group of them; the first
+            # says what went wrong, and the rest were cancelled because of it.
+            raise failed.exceptions[0] from None
+        return _report(len(definitions), same, done)
+
+    async def _apply_step(self, step: _Step) -> bool:
+        """Carry out one step; returns whether the monitor was created."""
+        if step.create:
+            try:
+                await self.create_monitor(step.definition)
+                return True
+            except Conflict:
+                logger.debug(
+                    "monitor %s appeared meanwhile; replacing", step.monitor_id
+                )
+        try:
+            await self.replace_monitor(step.monitor_id, step.definition)
+            return False
+        except NotFound:
+            logger.debug("monitor %s vanished meanwhile; creating", step.monitor_id)
+        await self.create_monitor(step.definition)
+        return True
+
+    def subscribe(self, monitors: Sequence[str] | None = None) -> Subscription:
+        """Live updates: ``async with client.subscribe() as updates``.
+
+        Each update is ``{"type": "result" | "event", "data": {...}}``;
+        ``monitors`` limits them to those monitors.
+        """
+        return Subscription(self.base_url, monitors, timeout=self._timeout)
+
+    async def close(self) -> None:
+        """Close the connections to the gateway."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class Client:
+    """The Upcast API for blocking code; the same methods as ``AsyncClient``."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def _send(self, call: _Call) -> Any:
+        try:
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.body,
+            )
+        except httpx.HTTPError as exc:
+            raise _transport_error(self.base_url, exc) from exc
+        return _read(response)
+
+    def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a monitor; returns it as stored (secrets redacted)."""
+        created: dict[str, Any] = self._send(
+            _Call("POST", f"{API}/monitors", body=definition)
+        )
+        return created
+
+    def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        """A monitor's definition with its current ``status``."""
+        found: dict[str, Any] = self._send(_Call("GET", _monitor_path(monitor_id)))
+        return found
+
+    def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
+        """Monitors matching ``tag``, ``kind``, ``state``, ``enabled``, ``q``."""
+        return _monitors(self._send(_list_call(filters)))
+
+    def update_monitor(
+        self, monitor_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Change some fields of a monitor; the others stay."""
+        updated: dict[str, Any] = self._send(
+            _Call("PATCH", _monitor_path(monitor_id), body=changes)
+        )
+        return updated
+
+    def replace_monitor(
+        self, monitor_id: str, definition: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace a monitor's whole definition."""
+        replaced: dict[str, Any] = self._send(
+            _Call("PUT", _monitor_path(monitor_id), body=definition)
+        )
+        return replaced
+
+    def delete_monitor(self, monitor_id: str) -> None:
+        """Stop and forget a monitor."""
+        self._send(_Call("DELETE", _monitor_path(monitor_id)))
+
+    def pause(self, monitor_id: str) -> dict[str, Any]:
+        """Stop checking a monitor until it is resumed."""
+        paused: dict[str, Any] = self._send(
+            _Call("POST", _monitor_path(monitor_id, "pause"))
+        )
+        return paused
+
+    def resume(self, monitor_id: str) -> dict[str, Any]:
+        """Check a paused monitor again."""
+        resumed: dict[str, Any] = self._send(
+            _Call("POST", _monitor_path(monitor_id, "resume"))
+        )
+        return resumed
+
+    def results(
+        self,
+        monitor_id: str,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """A monitor's stored check results, newest first."""
+        document = self._send(_results_call(monitor_id, since, until, limit))
+        found: list[dict[str, Any]] = document["results"]
+        return found
+
+    def status(self) -> list[dict[str, Any]]:
+        """The current status of every monitor."""
+        document = self._send(_Call("GET", f"{API}/status"))
+        found: list[dict[str, Any]] = document["status"]
+        return found
+
+    def events(
+        self, after: str | None = None, monitor: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Events oldest first, after the event id ``after``."""
+        document = self._send(_events_call(after, monitor, limit))
+        found: list[dict[str, Any]] = document["events"]
+        return found
+
+    def apply(
+        self,
+        definitions: Sequence[Mapping[str, Any]],
+        *,
+        progress: Progress | None = None,
+    ) -> ApplyReport:
+        """Make the gateway hold these definitions, one request at a time.
+
+        The same contract as ``AsyncClient.apply``, without concurrency.
+        """
+        steps, same = _plan_apply(definitions, self.list_monitors())
+        total = len(steps) + len(same)
+        done: dict[int, tuple[str, bool]] = {}
+        if progress is not None:
+            progress(len(same), total)
+        for finished, step in enumerate(steps, start=len(same) + 1):
+            done[step.index] = (step.monitor_id, self._apply_step(step))
+            if progress is not None:
+                progress(finished, total)
+        return _report(len(definitions), same, done)
+
+    def _apply_step(self, step: _Step) -> bool:
+        """Carry out one step; returns whether the monitor was created."""
+        if step.create:
+            try:
+                self.create_monitor(step.definition)
+                return True
+            except Conflict:
+                logger.debug(
+                    "monitor %s appeared meanwhile; replacing", step.monitor_id
+                )
+        try:
+            self.replace_monitor(step.monitor_id, step.definition)
+            return False
+        except NotFound:
+            logger.debug("monitor %s vanished meanwhile; creating", step.monitor_id)
+        self.create_monitor(step.definition)
+        return True
+
+    def subscribe(self, monitors: Sequence[str] | None = None) -> ThreadedSubscription:
+        """Live updates: ``with client.subscribe() as updates: for u in updates``.
+
+        The updates are received on a background thread with its own event
+        loop, so blocking code needs no extra dependencies to follow them.
+        """
+        return ThreadedSubscription(self.base_url, monitors, timeout=self._timeout)
+
+    def close(self) -> None:
+        """Close the connections to the gateway."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,85 @@
+"""A stand-in platform that is never ready and fails every call.
+
+It shows the gateway's behaviour in the failures the real platform cannot be
+made to produce on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+
+class BrokenPlatform:
+    """A platform that is never ready and fails every call with internals."""
+
+    failure = "connection to db-primary:5432 refused (password=hunter2)"
+
+    def _fail(self) -> RuntimeError:
+        return RuntimeError(self.failure)
+
+    async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        raise self._fail()
+
+    async def update_monitor(
+        self, monitor_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def replace_monitor(
+        self, monitor_id: str, definition: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def delete_monitor(self, monitor_id: str) -> None:
+        raise self._fail()
+
+    async def pause_monitor(self, monitor_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    async def resume_monitor(self, monitor_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    async def list_monitors(
+        self,
+        *,
+        tag: str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        enabled: bool | None = None,
+        search: str | None = None,
+    ) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def status(self) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def results(
+        self,
+        monitor_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def events(
+        self,
+        *,
+        after: str | None = None,
+        monitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def live(self) -> AsyncIterator[dict[str, Any]]:
+        await asyncio.Event().wait()
+        yield {}
+
+    async def ready(self) -> bool:
+        return False

@@ -1,0 +1,180 @@
+"""The REST API under ``/api/v1``: monitors, their results, status and events.
+
+Handlers only translate between HTTP and the ``Platform``: they read and
+check parameters, redact secrets from every monitor they return, and leave
+validation of definitions to the platform, whose errors the handlers in
+``web.errors`` turn into responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import empty, json
+
+from actors.platform import Platform
+from engine.errors import FieldError, ValidationError
+from engine.result import MonitorState
+from web.errors import BadRequest
+from web.params import Query, json_object
+from web.redact import placeholder_errors, redact_monitor, restore_secrets
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+
+_STATES = tuple(str(state) for state in MonitorState)
+_LIST_FILTERS = ("tag", "kind", "state", "enabled", "q")
+
+
+def monitor_location(monitor_id: str) -> str:
+    """The path a monitor is found at."""
+    return f"{PREFIX}/monitors/{quote(monitor_id, safe='')}"
+
+
+def api_blueprint(platform: Platform) -> Blueprint:
+    """The API's routes, each asking ``platform`` for what it serves."""
+    api = Blueprint("api_v1", url_prefix=PREFIX)
+
+    @api.post("/monitors")
+    async def create_monitor(request: Request) -> HTTPResponse:
+        Query(request, ())
+        definition = json_object(request)
+        errors = placeholder_errors(definition)
+        if errors:
+            raise ValidationError(errors)
+
+        monitor = await platform.create_monitor(definition)
+        logger.info("created monitor %s", monitor.get("id"))
+        return json(
+            redact_monitor(monitor),
+            status=201,
+            headers={"Location": monitor_location(str(monitor["id"]))},
+        )
+
+    @api.get("/monitors")
+    async def list_monitors(request: Request) -> HTTPResponse:
+        query = Query(request, _LIST_FILTERS)
+        monitors = await platform.list_monitors(
+            tag=query.text("tag"),
+            kind=query.text("kind"),
+            state=query.choice("state", _STATES),
+            enabled=query.boolean("enabled"),
+            search=query.text("q"),
+        )
+        return json({"monitors": [redact_monitor(m) for m in monitors]})
+
+    @api.get("/monitors/<monitor_id:str>")
+    async def get_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        return json(redact_monitor(await platform.get_monitor(monitor_id)))
+
+    @api.patch("/monitors/<monitor_id:str>")
+    async def update_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        changes = json_object(request)
+        _check_same_id(monitor_id, changes)
+        changes = await _with_stored_secrets(platform, monitor_id, changes)
+
+        monitor = await platform.update_monitor(monitor_id, changes)
+        logger.info("updated monitor %s: %s", monitor_id, ", ".join(sorted(changes)))
+        return json(redact_monitor(monitor))
+
+    @api.put("/monitors/<monitor_id:str>")
+    async def replace_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        definition = json_object(request)
+        _check_same_id(monitor_id, definition)
+        definition.setdefault("id", monitor_id)
+        definition = await _with_stored_secrets(platform, monitor_id, definition)
+
+        monitor = await platform.replace_monitor(monitor_id, definition)
+        logger.info("replaced monitor %s", monitor_id)
+        return json(redact_monitor(monitor))
+
+    @api.delete("/monitors/<monitor_id:str>")
+    async def delete_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        await platform.delete_monitor(monitor_id)
+        logger.info("deleted monitor %s", monitor_id)
+        return empty()
+
+    @api.post("/monitors/<monitor_id:str>/pause")
+    async def pause_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        monitor = await platform.pause_monitor(monitor_id)
+        logger.info("paused monitor %s", monitor_id)
+        return json(redact_monitor(monitor))
+
+    @api.post("/monitors/<monitor_id:str>/resume")
+    async def resume_monitor(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        monitor = await platform.resume_monitor(monitor_id)
+        logger.info("resumed monitor %s", monitor_id)
+        return json(redact_monitor(monitor))
+
+    @api.get("/monitors/<monitor_id:str>/results")
+    async def results(request: Request, monitor_id: str) -> HTTPResponse:
+        query = Query(request, ("since", "until", "limit"))
+        since, until = query.time("since"), query.time("until")
+        limit = query.limit()
+        if since is not None and until is not None and until < since:
+            raise BadRequest.parameter("until", "must not be before since")
+
+        found = await platform.results(
+            monitor_id, since=since, until=until, limit=limit
+        )
+        return json({"results": found})
+
+    @api.get("/status")
+    async def status(request: Request) -> HTTPResponse:
+        Query(request, ())
+        return json({"status": await platform.status()})
+
+    @api.get("/events")
+    async def events(request: Request) -> HTTPResponse:
+        query = Query(request, ("after", "monitor", "limit"))
+        found = await platform.events(
+            after=query.text("after"),
+            monitor_id=query.text("monitor"),
+            limit=query.limit(),
+        )
+        return json({"events": found})
+
+    return api
+
+
+def _check_same_id(monitor_id: str, definition: Mapping[str, Any]) -> None:
+    """Refuse a body that names another monitor than its path does."""
+    given = definition.get("id")
+    if given is not None and given != monitor_id:
+        raise ValidationError(
+            [
+                FieldError(
+                    "id",
+                    f"must match the id in the path ({monitor_id!r}), got {given!r}; "
+                    "an id cannot be changed",
+                )
+            ]
+        )
+
+
+async def _with_stored_secrets(
+    platform: Platform, monitor_id: str, sent: dict[str, Any]
+) -> dict[str, Any]:
+    """The definition with the stored secret wherever the placeholder came back.
+
+    The stored definition is only read when a placeholder is present, so an
+    update that carries real values costs no extra call.
+    """
+    if not placeholder_errors(sent):
+        return sent
+    stored = await platform.get_monitor(monitor_id)
+    restored, errors = restore_secrets(sent, stored)
+    if errors:
+        raise ValidationError(errors)
+    return restored

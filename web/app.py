@@ -1,0 +1,84 @@
+"""The web gateway: the REST API, health probes and live updates in one app.
+
+``create_app`` builds a Sanic application around a ``Platform``. It holds no
+state of its own beyond connected live clients, so any number of gateways
+can serve the same platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from sanic import HTTPResponse, Request, Sanic
+from sanic.response import json
+
+from actors.platform import Platform
+from web.api import api_blueprint
+from web.errors import error_response, install_error_handlers
+from web.live import LiveHub
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body accepted; one monitor definition is far smaller."""
+
+
+def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
+    """A gateway serving ``platform`` over HTTP and socket.io.
+
+    Socket.io is served by python-socketio's ``sanic`` mode on the same app
+    and port: with Sanic 25 its route answers long-polling and upgrades to
+    websocket through Sanic's own websocket protocol, so no second server or
+    ASGI wrapper is needed and both transports work under ``app.run`` and
+    ``create_server`` alike. The live feed starts after the server starts and
+    stops, disconnecting clients, before it stops.
+
+    Sanic keeps apps in a registry by name, so two apps living in one process
+    at the same time need different names.
+    """
+    # Logging is configured by the process (engine.logs), not by Sanic.
+    app: Sanic[Any, Any] = Sanic(name, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+    app.config.MOTD = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    # TouchUp rewrites Sanic's request handling code in place at startup; a
+    # second app starting in the same process then fails to rewrite it again.
+    # Gateways are embedded next to other apps, so the small speed-up goes.
+    app.config.TOUCHUP = False
+
+    sio = socketio.AsyncServer(async_mode="sanic")
+    sio.attach(app)
+    hub = LiveHub(sio, platform)
+    app.ctx.platform = platform
+    app.ctx.sio = sio
+    app.ctx.live = hub
+
+    async def start_live(app: Sanic[Any, Any]) -> None:
+        hub.start()
+
+    async def stop_live(app: Sanic[Any, Any]) -> None:
+        await hub.stop()
+
+    app.register_listener(start_live, "after_server_start")
+    app.register_listener(stop_live, "before_server_stop")
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        return json({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> HTTPResponse:
+        try:
+            ready = await platform.ready()
+        except Exception:
+            logger.exception("the readiness probe failed to ask the platform")
+            ready = False
+        if not ready:
+            return error_response(503, "the platform is not ready")
+        return json({"status": "ready"})
+
+    app.blueprint(api_blueprint(platform))
+    install_error_handlers(app)
+    return app

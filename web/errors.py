@@ -1,0 +1,111 @@
+"""How the gateway reports failures: one JSON shape for every error.
+
+Every error response has the body ``{"error": {"status", "message",
+"fields"}}``, where ``fields`` lists ``{"field", "problem"}`` pairs when the
+problem lies in named fields or query parameters. Platform errors are
+translated here, at the edge of the API; anything unexpected becomes a 500
+whose message reveals nothing about the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import json
+
+from actors.platform import MonitorExists, MonitorNotFound
+from engine.errors import FieldError, ValidationError
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "the server failed to handle the request; the error was logged"
+
+
+class ApiError(Exception):
+    """A request the API refuses, with the status to answer and what to fix."""
+
+    status = 400
+
+    def __init__(self, message: str, fields: Iterable[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = list(fields)
+
+
+class BadRequest(ApiError):
+    """A malformed body or query parameter; the message names the parameter."""
+
+    status = 400
+
+    @classmethod
+    def parameter(cls, name: str, problem: str) -> BadRequest:
+        """The error for one bad parameter: ``limit: must be a whole number ...``."""
+        return cls(f"{name}: {problem}", [FieldError(name, problem)])
+
+
+def error_response(
+    status: int, message: str, fields: Iterable[FieldError] = ()
+) -> HTTPResponse:
+    """The JSON error body every failure is answered with."""
+    body = {
+        "error": {
+            "status": status,
+            "message": message,
+            "fields": [{"field": e.field, "problem": e.problem} for e in fields],
+        }
+    }
+    return json(body, status=status)
+
+
+def install_error_handlers(app: Sanic[Any, Any]) -> None:
+    """Answer every exception a handler raises with the JSON error shape."""
+
+    async def invalid(request: Request, exc: Exception) -> HTTPResponse:
+        assert isinstance(exc, ValidationError)
+        count = len(exc.errors)
+        message = "the monitor is not valid: " + (
+            str(exc.errors[0]) if count == 1 else f"{count} problems"
+        )
+        return error_response(422, message, exc.errors)
+
+    async def not_found(request: Request, exc: Exception) -> HTTPResponse:
+        return error_response(404, str(exc))
+
+    async def exists(request: Request, exc: Exception) -> HTTPResponse:
+        return error_response(409, str(exc))
+
+    async def refused(request: Request, exc: Exception) -> HTTPResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, exc.fields)
+
+    async def framework(request: Request, exc: Exception) -> HTTPResponse:
+        # Sanic's own errors (no such route, wrong method, body too large)
+        # carry a status and a message meant for the client.
+        assert isinstance(exc, SanicException)
+        status = exc.status_code
+        if status >= 500:
+            return await unexpected(request, exc)
+        message = str(exc) or "the request was refused"
+        if status == 404:
+            message = f"no such resource: {request.method} {request.path}"
+        return error_response(status, message)
+
+    async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
+        logger.error(
+            "failed to handle %s %s",
+            request.method,
+            request.path,
+            exc_info=exc,
+        )
+        return error_response(500, INTERNAL_MESSAGE)
+
+    app.error_handler.add(ValidationError, invalid)
+    app.error_handler.add(MonitorNotFound, not_found)
+    app.error_handler.add(MonitorExists, exists)
+    app.error_handler.add(ApiError, refused)
+    app.error_handler.add(SanicException, framework)
+    app.error_handler.add(Exception, unexpected)

@@ -45,6 +45,8 @@ class Coordinator:
         self._storage = storage
         self._hub = hub
         self._catalogue: dict[str, dict[str, Any]] = {}
+        # Push tokens of push monitors, so a ping reaches the monitor's shard.
+        self._tokens: dict[str, str] = {}
         self._sequence = itertools.count()
         self._origin = os.getpid()
 
@@ -53,6 +55,7 @@ class Coordinator:
         definitions: list[dict[str, Any]] = await self._storage.list_monitors.remote()
         for definition in definitions:
             self._catalogue[definition["id"]] = definition
+            self._index_token(definition)
         groups = assign(self._catalogue, self._names)
         await asyncio.gather(*(self._load(name, ids) for name, ids in groups.items()))
         logger.info("catalogue loaded monitors=%d", len(self._catalogue))
@@ -106,7 +109,7 @@ class Coordinator:
     async def delete(self, monitor_id: str) -> None:
         self._existing(monitor_id)
         await self._storage.delete_monitor.remote(monitor_id)
-        del self._catalogue[monitor_id]
+        self._unindex_token(self._catalogue.pop(monitor_id))
         await self._shard_of(monitor_id).remove.remote(monitor_id)
         await self._record(MONITOR_DELETED, monitor_id, {})
 
@@ -155,6 +158,27 @@ class Coordinator:
     async def ping(self) -> bool:
         return True
 
+    async def record_ping(
+        self, token: str, ok: bool, message: str, duration_ms: float | None
+    ) -> bool:
+        monitor_id = self._tokens.get(token)
+        if monitor_id is None:
+            return False
+        await self._shard_of(monitor_id).record_ping.remote(
+            token, ok, message, duration_ms
+        )
+        return True
+
+    def _index_token(self, definition: Mapping[str, Any]) -> None:
+        if definition["kind"] == "push":
+            token = definition["target"].strip() or definition["id"]
+            self._tokens[token] = definition["id"]
+
+    def _unindex_token(self, definition: Mapping[str, Any]) -> None:
+        for token, monitor_id in list(self._tokens.items()):
+            if monitor_id == definition["id"]:
+                del self._tokens[token]
+
     async def _statuses(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         groups = assign(ids, self._names)
         replies = await asyncio.gather(
@@ -168,7 +192,11 @@ class Coordinator:
 
     async def _commit(self, stored: dict[str, Any], event_type: str) -> None:
         await self._storage.put_monitors.remote([stored])
+        previous = self._catalogue.get(stored["id"])
+        if previous is not None:
+            self._unindex_token(previous)
         self._catalogue[stored["id"]] = stored
+        self._index_token(stored)
         await self._shard_of(stored["id"]).put.remote(stored)
         await self._record(event_type, stored["id"], {"name": stored["name"]})
 

@@ -112,5 +112,15 @@ class Platform(Protocol):
         ``{"type": "event", "data": Event.to_dict()}``.
         """
 
+    async def record_ping(
+        self,
+        token: str,
+        *,
+        ok: bool = True,
+        message: str = "",
+        duration_ms: float | None = None,
+    ) -> bool:
+        """Hand a push monitor's ping to its shard; False for an unknown token."""
+
     async def ready(self) -> bool:
         """Whether every actor answers."""

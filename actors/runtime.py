@@ -223,6 +223,18 @@ class RayPlatform:
             for update in updates:
                 yield update
 
+    async def record_ping(
+        self,
+        token: str,
+        *,
+        ok: bool = True,
+        message: str = "",
+        duration_ms: float | None = None,
+    ) -> bool:
+        return await _call(
+            self._coordinator.record_ping.remote(token, ok, message, duration_ms)
+        )
+
     async def ready(self) -> bool:
         try:
             await asyncio.wait_for(_call(self._coordinator.ping.remote()), 5)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from actors.batching import ResultBatcher
+from engine import heartbeats
 from engine.errors import ValidationError
 from engine.model import monitor_from_dict
 from engine.scheduler import MonitorStatus, Scheduler
@@ -83,6 +84,14 @@ class ShardActor:
 
     async def put(self, definition: dict[str, Any]) -> None:
         self._put(definition)
+
+    async def record_ping(
+        self, token: str, ok: bool, message: str, duration_ms: float | None
+    ) -> None:
+        """Keep a push monitor's ping where its check looks for it."""
+        heartbeats.default.record(
+            token, ok=ok, message=message, duration_ms=duration_ms
+        )
 
     async def remove(self, monitor_id: str) -> bool:
         if monitor_id not in self._scheduler:

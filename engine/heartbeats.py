@@ -8,12 +8,15 @@ they share unless told otherwise.
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 MAX_MESSAGE = 1000
+_SUCCESS = frozenset({"ok", "up", "success"})
+_FAILURE = frozenset({"fail", "down", "error", "failure"})
 TOKEN = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 TOKEN_RULE = "1-128 letters, digits, '.', '_', '~' or '-'"
 
@@ -85,3 +88,39 @@ def valid_token(token: str) -> bool:
 
 
 default = Heartbeats()
+
+
+class BadPing(ValueError):
+    """A ping whose parameters cannot be understood; answered with 400."""
+
+
+def read_ping(
+    path_status: str | None, query: Mapping[str, str], body: str = ""
+) -> tuple[bool, str, float | None]:
+    """Success, message and job duration from what a ping carried.
+
+    ``path_status`` is the optional last path part (``/push/<token>/fail``);
+    ``query`` may hold ``status``, ``msg`` and ``ms``; a POST body is the
+    message when ``msg`` is absent. Whatever cannot be understood raises
+    ``BadPing`` naming the parameter.
+    """
+    ok = True
+    for status in (path_status, query.get("status")):
+        if status is None:
+            continue
+        if status.lower() in _FAILURE:
+            ok = False
+        elif status.lower() not in _SUCCESS:
+            raise BadPing(f"status must be up or down, got {status!r}")
+
+    message = query.get("msg", "") or body.strip()
+
+    duration_ms: float | None = None
+    if "ms" in query:
+        try:
+            duration_ms = float(query["ms"])
+        except ValueError:
+            duration_ms = math.nan
+        if not math.isfinite(duration_ms) or duration_ms < 0:
+            raise BadPing(f"ms must be a number of milliseconds, got {query['ms']!r}")
+    return ok, message[:MAX_MESSAGE], duration_ms

@@ -17,13 +17,12 @@ filling the book.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from aiohttp import web
 
 from engine import heartbeats
-from engine.heartbeats import MAX_MESSAGE, Heartbeats
+from engine.heartbeats import BadPing, Heartbeats, read_ping
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +31,6 @@ DEFAULT_PORT = 8035
 PREFIX = "/push"
 # Bodies are only ever kept as a short message, so larger ones are refused.
 MAX_BODY = 64 * 1024
-
-_SUCCESS = frozenset({"ok", "up", "success"})
-_FAILURE = frozenset({"fail", "down", "error", "failure"})
-
-
-class BadPing(ValueError):
-    """A ping whose parameters cannot be understood; answered with 400."""
 
 
 def make_app(
@@ -75,29 +67,14 @@ def make_app(
 
 async def _read_ping(request: web.Request) -> tuple[bool, str, float | None]:
     """Success, message and duration from the path, query and body of a ping."""
-    query = request.query
-    ok = True
-    for status in (request.match_info.get("status"), query.get("status")):
-        if status is None:
-            continue
-        if status.lower() in _FAILURE:
-            ok = False
-        elif status.lower() not in _SUCCESS:
-            raise BadPing(f"status must be up or down, got {status!r}")
-
-    message = query.get("msg", "")
-    if not message and request.method == "POST" and request.can_read_body:
-        message = (await request.text()).strip()
-
-    duration_ms: float | None = None
-    if "ms" in query:
-        try:
-            duration_ms = float(query["ms"])
-        except ValueError:
-            duration_ms = math.nan
-        if not math.isfinite(duration_ms) or duration_ms < 0:
-            raise BadPing(f"ms must be a number of milliseconds, got {query['ms']!r}")
-    return ok, message[:MAX_MESSAGE], duration_ms
+    body = ""
+    if (
+        request.method == "POST"
+        and request.can_read_body
+        and "msg" not in request.query
+    ):
+        body = await request.text()
+    return read_ping(request.match_info.get("status"), request.query, body)
 
 
 class PushServer:

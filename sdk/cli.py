@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -14,8 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import ray
 import uvloop
 
+from actors.runtime import (
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_SHARDS,
+    RayPlatform,
+    Settings,
+    init_ray,
+)
 from engine.checks import kind_names
 from engine.checks.push import PushCheck
 from engine.errors import ValidationError
@@ -24,10 +33,15 @@ from engine.model import PROGRESS_EVERY, Monitor, load_monitors
 from engine.push_server import DEFAULT_HOST, DEFAULT_PORT, PushServer
 from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
+from sdk.client import AsyncClient, Client
+from sdk.errors import InvalidMonitor, UpcastError
+from web.app import create_app
+from web.server import start_gateway
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 10.0
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in kind_names():
             print(name)
         return 0
+    if command == "serve":
+        return serve(args)
+    if command == "status":
+        return show_status(args.url)
 
     monitors = read_monitors(Path(args.file))
     if monitors is None:
@@ -47,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         enabled = sum(1 for monitor in monitors if monitor.enabled)
         print(f"{args.file}: {len(monitors)} monitors are valid ({enabled} enabled)")
         return 0
+    if command == "apply":
+        return uvloop.run(apply_file(monitors, args.url))
     if args.once:
         return uvloop.run(run_once(monitors, args.max_in_flight, sys.stdout))
     return uvloop.run(run_forever(monitors, args, sys.stdout))
@@ -113,6 +133,68 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", help="a YAML or JSON monitor file")
 
     commands.add_parser("kinds", help="list the check kinds this install knows")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the platform: Ray actors, the store and the web gateway",
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve_parser.add_argument(
+        "--port", type=int, default=8080, help="0 picks a free port (default: 8080)"
+    )
+    serve_parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("upcast-data"),
+        help="where the embedded store keeps its files (default: ./upcast-data)",
+    )
+    serve_parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="the store's URL instead of SQLite in the data directory",
+    )
+    serve_parser.add_argument(
+        "--shards",
+        type=positive_int,
+        default=DEFAULT_SHARDS,
+        help=f"shard actors running checks (default: {DEFAULT_SHARDS})",
+    )
+    serve_parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join this Ray cluster instead of starting a local one",
+    )
+    serve_parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=DEFAULT_RETENTION_DAYS,
+        help=f"days results and events are kept (default: {DEFAULT_RETENTION_DAYS:g})",
+    )
+    serve_parser.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help=f"checks running at once per shard (default: {DEFAULT_MAX_IN_FLIGHT})",
+    )
+
+    apply_parser = commands.add_parser(
+        "apply", help="create or update the monitors of a file on a running platform"
+    )
+    apply_parser.add_argument("file", help="a YAML or JSON monitor file")
+    apply_parser.add_argument(
+        "--url",
+        default=os.environ.get("UPCAST_URL", DEFAULT_URL),
+        help=f"the gateway (default: $UPCAST_URL or {DEFAULT_URL})",
+    )
+
+    status_parser = commands.add_parser(
+        "status", help="a table of the monitors on a running platform"
+    )
+    status_parser.add_argument(
+        "--url",
+        default=os.environ.get("UPCAST_URL", DEFAULT_URL),
+        help=f"the gateway (default: $UPCAST_URL or {DEFAULT_URL})",
+    )
     return parser
 
 
@@ -254,6 +336,115 @@ async def run_forever(
             await first_round
         if push is not None:
             await push.stop()
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the platform until Ctrl-C; pending results are written before exit."""
+    started_ray = init_ray(args.ray_address)
+    settings = Settings(
+        data_dir=args.data_dir,
+        shards=args.shards,
+        store_url=args.store,
+        retention_days=args.retention_days,
+        max_in_flight=args.max_in_flight,
+    )
+    try:
+        return uvloop.run(serve_until_stopped(settings, args.host, args.port))
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+async def serve_until_stopped(settings: Settings, host: str, port: int) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    print(f"-- starting the platform ({settings.shards} shards)", flush=True)
+    platform = await RayPlatform.start(settings)
+    try:
+        gateway = await start_gateway(create_app(platform), host, port)
+    except OSError as exc:
+        await platform.close()
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"-- Upcast is running at {gateway.url}  (API under /api/v1)", flush=True)
+    print(f"-- store: {settings.url}; Ctrl-C stops", flush=True)
+    await stop.wait()
+    print("-- stopping: finishing checks in flight and writing their results")
+    await gateway.stop()
+    await platform.close()
+    print("-- stopped")
+    return 0
+
+
+async def apply_file(monitors: list[Monitor], url: str) -> int:
+    """Send a file's monitors to a running platform and say what changed."""
+    definitions = [monitor.to_dict() for monitor in monitors]
+    try:
+        async with AsyncClient(url) as client:
+            report = await client.apply(definitions, progress=report_applied)
+    except InvalidMonitor as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        for field, problem in exc.fields:
+            print(f"  {field}: {problem}", file=sys.stderr)
+        return 2
+    except UpcastError as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    for label, ids in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+    ):
+        shown = ", ".join(ids[:10]) + (
+            f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+        )
+        print(f"{label:<9} {len(ids):>6}  {shown}".rstrip())
+    return 0
+
+
+def report_applied(done: int, total: int) -> None:
+    if total >= PROGRESS_EVERY or (done == total and total > 100):
+        end = "\n" if done == total else "\r"
+        print(f"applied {done:,} of {total:,} monitors", end=end, file=sys.stderr)
+
+
+def show_status(url: str) -> int:
+    """Print a table of every monitor's state on the platform at ``url``."""
+    try:
+        with Client(url) as client:
+            statuses = client.status()
+    except UpcastError as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    rows = []
+    for status in statuses:
+        checked = status.get("last_check_at")
+        latency = status.get("last_latency_ms")
+        rows.append(
+            (
+                str(status["id"]),
+                str(status["state"]).upper(),
+                "-"
+                if checked is None
+                else time.strftime("%H:%M:%S", time.localtime(checked)),
+                "-" if latency is None else f"{latency:.1f} ms",
+                ""
+                if status.get("last_ok") or not status.get("last_reason")
+                else f"{status['last_reason']}: {status.get('last_message', '')}",
+            )
+        )
+    print_table(
+        ("MONITOR", "STATE", "LAST CHECK", "LATENCY", "DETAIL"), rows, sys.stdout
+    )
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[str(status["state"])] = counts.get(str(status["state"]), 0) + 1
+    summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+    print(f"{len(statuses)} monitors" + (f": {summary}" if summary else ""))
     return 0
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import socketio
 from sanic import HTTPResponse, Request, Sanic
-from sanic.response import json
+from sanic.response import json, text
 
 from actors.platform import Platform
+from engine.heartbeats import MAX_MESSAGE, BadPing, read_ping
 from web.api import api_blueprint
 from web.errors import error_response, install_error_handlers
 from web.live import LiveHub
@@ -78,6 +79,30 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
         if not ready:
             return error_response(503, "the platform is not ready")
         return json({"status": "ready"})
+
+    async def push(
+        request: Request, token: str, status: str | None = None
+    ) -> HTTPResponse:
+        body = ""
+        if request.method == "POST" and "msg" not in request.args:
+            body = request.body[: MAX_MESSAGE * 4].decode("utf-8", "replace")
+        query = {key: request.args.get(key, "") for key in request.args}
+        try:
+            ok, message, duration_ms = read_ping(status, query, body)
+        except BadPing as exc:
+            return text(f"{exc}\n", status=400)
+        known = await platform.record_ping(
+            token, ok=ok, message=message, duration_ms=duration_ms
+        )
+        if not known:
+            return text("unknown token\n", status=404)
+        return text("OK")
+
+    for name, path in (
+        ("push", "/push/<token:str>"),
+        ("push_status", "/push/<token:str>/<status:str>"),
+    ):
+        app.add_route(push, path, methods=["GET", "POST", "HEAD"], name=name)
 
     app.blueprint(api_blueprint(platform))
     install_error_handlers(app)

@@ -81,5 +81,15 @@ class BrokenPlatform:
         await asyncio.Event().wait()
         yield {}
 
+    async def record_ping(
+        self,
+        token: str,
+        *,
+        ok: bool = True,
+        message: str = "",
+        duration_ms: float | None = None,
+    ) -> bool:
+        raise self._fail()
+
     async def ready(self) -> bool:
         return False

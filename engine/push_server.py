@@ -27,7 +27,7 @@ from engine.heartbeats import BadPing, Heartbeats, read_ping
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8035
+DEFAULT_PORT = 8080
 PREFIX = "/push"
 # Bodies are only ever kept as a short message, so larger ones are refused.
 MAX_BODY = 64 * 1024

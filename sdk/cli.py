@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"shard actors running checks (default: {DEFAULT_SHARDS})",
     )
     serve_parser.add_argument(
+        "--apply",
+        metavar="FILE",
+        type=Path,
+        help="once running, create or update the monitors of this file",
+    )
+    serve_parser.add_argument(
         "--ray-address",
         metavar="ADDRESS",
         help="join this Ray cluster instead of starting a local one",
@@ -341,6 +347,12 @@ async def run_forever(
 
 def serve(args: argparse.Namespace) -> int:
     """Run the platform until Ctrl-C; pending results are written before exit."""
+    monitors: list[Monitor] = []
+    if args.apply is not None:
+        loaded = read_monitors(args.apply)
+        if loaded is None:
+            return 2
+        monitors = loaded
     started_ray = init_ray(args.ray_address)
     settings = Settings(
         data_dir=args.data_dir,
@@ -350,13 +362,15 @@ def serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
     )
     try:
-        return uvloop.run(serve_until_stopped(settings, args.host, args.port))
+        return uvloop.run(serve_until_stopped(settings, args.host, args.port, monitors))
     finally:
         if started_ray:
             ray.shutdown()
 
 
-async def serve_until_stopped(settings: Settings, host: str, port: int) -> int:
+async def serve_until_stopped(
+    settings: Settings, host: str, port: int, monitors: list[Monitor]
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -372,6 +386,8 @@ async def serve_until_stopped(settings: Settings, host: str, port: int) -> int:
         return 2
     print(f"-- Upcast is running at {gateway.url}  (API under /api/v1)", flush=True)
     print(f"-- store: {settings.url}; Ctrl-C stops", flush=True)
+    if monitors:
+        await apply_file(monitors, gateway.url)
     await stop.wait()
     print("-- stopping: finishing checks in flight and writing their results")
     await gateway.stop()

@@ -213,3 +213,62 @@ def ping_when_up(url: str, wait: float = 15.0) -> int:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -> None:
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    path = write(
+        tmp_path / "monitors.yaml",
+        f"- {{name: gateway, kind: http, target: '{url}/healthz', interval: 1s}}\n",
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sdk.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--apply",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ping_when_up(f"{url}/healthz", wait=60) == 200
+        deadline = time.monotonic() + 30
+        while True:
+            status = run_cli("status", "--url", url)
+            if "UP" in status.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        again = run_cli("apply", str(path), "--url", url)
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+    assert server.returncode == 0, err
+    assert f"Upcast is running at {url}" in out
+    assert "created        1  gateway" in out
+    assert "-- stopped" in out
+    assert status.stdout.splitlines()[1].split()[:2] == ["gateway", "UP"]
+    assert "unchanged      1  gateway" in again.stdout
+    assert (tmp_path / "data" / "upcast.db").exists()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sdk.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

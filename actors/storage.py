@@ -31,7 +31,7 @@ class StorageActor:
 
     async def start(self) -> int:
         """Open the store (applying migrations); returns its schema version."""
-        self._store = open_store(self._url)
+        self._store = open_store(self._url, progress=_report_migration)
         await self._store.open()
         self._retention = asyncio.get_running_loop().create_task(self._keep_tidy())
         return self._store.schema_version()
@@ -103,3 +103,9 @@ class StorageActor:
             except Exception:
                 logger.exception("enforcing retention failed; trying again later")
             await asyncio.sleep(RETENTION_EVERY)
+
+
+def _report_migration(step: int, total: int, description: str) -> None:
+    # Printed, not logged: a worker's output reaches the terminal of
+    # ``upcast serve`` whatever the log level.
+    print(f"store migration {step}/{total}: {description}", flush=True)

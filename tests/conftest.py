@@ -8,6 +8,9 @@ temporary data directory); tests share it and use monitor ids of their own.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -26,8 +29,23 @@ def pytest_asyncio_loop_factories(
     return {"uvloop": uvloop.new_event_loop}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ray_files() -> Iterator[None]:
+    """Keep the files of every Ray the tests start (here or in a command they
+    run) in one folder, removed at the end of the session."""
+    folder = tempfile.mkdtemp(prefix="upcast-ray-")
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = folder
+    yield
+    if before is None:
+        del os.environ["RAY_TMPDIR"]
+    else:
+        os.environ["RAY_TMPDIR"] = before
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
+def ray_session(ray_files: None) -> Iterator[None]:
     import ray
 
     started = init_ray()

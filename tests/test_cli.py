@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,31 +14,14 @@ from pathlib import Path
 import pytest
 
 from sdk.cli import main
+from tests.tcp_target import TcpTarget
 
 
 @pytest.fixture
 def listening_port() -> Iterator[int]:
     """A real TCP server on 127.0.0.1 that accepts and closes connections."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            connection.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
+    with TcpTarget() as target:
+        yield target.port
 
 
 def closed_port() -> int:

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import datetime
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,30 +25,16 @@ from sdk import (
     ServerError,
     UpcastError,
 )
+from tests import gateway_monitors
 from tests.broken_platform import BrokenPlatform
+from tests.gateway_monitors import WAIT, definition
 from web.app import create_app
 from web.redact import REDACTED
 from web.server import start_gateway
 
-WAIT = 10.0
-
 
 def new_id(prefix: str = "sdk") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def definition(gateway_url: str, monitor_id: str, **fields: Any) -> dict[str, Any]:
-    """A monitor checking the gateway's own liveness every second."""
-    base: dict[str, Any] = {
-        "id": monitor_id,
-        "name": f"Gateway health {monitor_id}",
-        "kind": "http",
-        "target": f"{gateway_url}/healthz",
-        "interval": 1,
-        "timeout": 1,
-    }
-    base.update(fields)
-    return base
+    return gateway_monitors.new_id(prefix)
 
 
 @pytest.fixture

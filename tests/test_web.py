@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -22,7 +21,9 @@ import socketio
 
 from actors.platform import Platform
 from engine.errors import FieldError
+from tests import gateway_monitors
 from tests.broken_platform import BrokenPlatform
+from tests.gateway_monitors import WAIT, definition
 from web.app import create_app
 from web.errors import INTERNAL_MESSAGE
 from web.live import LiveHub
@@ -36,26 +37,9 @@ from web.redact import (
 )
 from web.server import RunningGateway, start_gateway
 
-WAIT = 10.0
-"""Seconds to wait for something the platform does on its own schedule."""
-
 
 def new_id(prefix: str = "web") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def definition(gateway_url: str, monitor_id: str, **fields: Any) -> dict[str, Any]:
-    """A monitor checking the gateway's own liveness every second."""
-    base: dict[str, Any] = {
-        "id": monitor_id,
-        "name": f"Gateway health {monitor_id}",
-        "kind": "http",
-        "target": f"{gateway_url}/healthz",
-        "interval": 1,
-        "timeout": 1,
-    }
-    base.update(fields)
-    return base
+    return gateway_monitors.new_id(prefix)
 
 
 @pytest.fixture

@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
+from engine.result import CheckResult
 from sdk.cli import main
+from store import open_store
 from tests.tcp_target import TcpTarget
 
 
@@ -243,7 +246,15 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
     assert "-- stopped" in out
     assert status.stdout.splitlines()[1].split()[:2] == ["gateway", "UP"]
     assert "unchanged      1  gateway" in again.stdout
-    assert (tmp_path / "data" / "upcast.db").exists()
+    stored = uvloop.run(stored_results(tmp_path / "data" / "upcast.db", "gateway"))
+    assert stored
+    assert all(result.ok for result in stored)
+
+
+async def stored_results(database: Path, monitor_id: str) -> list[CheckResult]:
+    """What the platform left in its store after it stopped."""
+    async with open_store(f"sqlite:///{database}") as store:
+        return await store.results(monitor_id, limit=1000)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -124,3 +124,6 @@ class Platform(Protocol):
 
     async def ready(self) -> bool:
         """Whether every actor answers."""
+
+    async def engine_stats(self) -> list[dict[str, Any]]:
+        """One entry per shard: monitors, checks done and per second, lateness."""

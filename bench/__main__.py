@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from types import ModuleType
 
-from bench import engine
+from bench import engine, platform
+
+BENCHMARKS: dict[str, ModuleType] = {"engine": engine, "platform": platform}
 
 
 def main() -> int:
@@ -15,19 +18,18 @@ def main() -> int:
         "their targets and writes them to JSON.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=True)
-    engine.add_arguments(
-        benchmarks.add_parser(
-            "engine",
-            help="checks per CPU-second, scheduler lateness, memory per monitor",
-            description=engine.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+    for name, module in BENCHMARKS.items():
+        module.add_arguments(
+            benchmarks.add_parser(
+                name,
+                help=module.SUMMARY,
+                description=module.__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
-    )
     args = parser.parse_args()
-    if args.benchmark == "engine":
-        return engine.run(args)
-    parser.error(f"unknown benchmark {args.benchmark!r}")
-    return 2
+    result: int = BENCHMARKS[args.benchmark].run(args)
+    return result
 
 
 if __name__ == "__main__":

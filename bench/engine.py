@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
-import platform
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,12 +31,15 @@ from typing import Any
 
 import aiohttp
 import numpy as np
-import uvloop
 
-from bench.targets import Target, run_wrk, start_target
+from bench import report
+from bench.report import step
+from bench.targets import Target, measure_against_target, run_wrk
 from engine.model import Monitor, monitor_from_dict
 from engine.result import CheckResult
 from engine.scheduler import Scheduler
+
+SUMMARY = "checks per CPU-second, scheduler lateness, memory per monitor"
 
 TARGETS = {
     "http_checks_per_cpu_second": 6000.0,
@@ -364,19 +365,12 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     return figures
 
 
-def verdicts(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def verdicts(figures: dict[str, Any]) -> list[report.Row]:
     """Rows of (figure, value, target, met) for the printed table."""
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[report.Row] = []
 
     def row(name: str, value: float | None, goal: str, met: bool | None) -> None:
-        shown = (
-            "n/a"
-            if value is None
-            else f"{value:,.2f}"
-            if value < 10
-            else f"{value:,.0f}"
-        )
-        rows.append((name, shown, goal, "" if met is None else "yes" if met else "NO"))
+        rows.append(report.row(name, value, goal, met))
 
     http = figures.get("http")
     wrk = figures.get("wrk")
@@ -443,43 +437,23 @@ def verdicts(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def step(text: str) -> None:
-    print(f"-- {text}", flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
-    target = start_target(args.target)
-    step(f"target: {target.name} at {target.url}")
-    try:
-        figures = uvloop.run(measure(args, target))
-    finally:
-        target.stop()
-    rows = verdicts(figures)
-    header = ("figure", "value", "target", "met")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    print()
-    for r in [header, *rows]:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
-    document = {
-        "benchmark": "engine",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "target": target.name,
-        "settings": {
+    target, figures = measure_against_target(
+        args.target, lambda target: measure(args, target)
+    )
+    report.print_table(verdicts(figures))
+    report.write_json(
+        args.json,
+        "engine",
+        target=target,
+        settings={
             "seconds": args.seconds,
             "saturating_monitors": args.saturating_monitors,
             "max_in_flight": args.max_in_flight,
             "fleet": args.fleet,
             "fleet_seconds": args.fleet_seconds,
         },
-        "targets": TARGETS,
-        "figures": figures,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten to {args.json}")
+        targets=TARGETS,
+        figures=figures,
+    )
     return 0

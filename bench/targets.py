@@ -16,8 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.processes import tree_cpu_seconds
+from bench.report import step
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -56,7 +63,7 @@ class Target:
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the target and its worker processes."""
-        return sum(_process_cpu(pid) for pid in _with_children(self.process.pid))
+        return tree_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -68,26 +75,6 @@ class Target:
                 self.process.wait()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _with_children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
-    except OSError:
-        return [pid]
-    return [pid, *(int(child) for child in text.split())]
-
-
-def _process_cpu(pid: int) -> float:
-    """User plus system seconds of one live process, from /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return 0.0
-    # Fields after the command name, which is in parentheses and may hold spaces.
-    fields = stat.rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -193,3 +180,20 @@ def run_wrk(url: str, seconds: float, connections: int = 64) -> WrkFigures | Non
     elapsed = float(match.group(2)) / (1000 if match.group(3) == "ms" else 1)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return WrkFigures(int(match.group(1)), elapsed, cpu)
+
+
+def measure_against_target(
+    prefer: str,
+    measure: Callable[[Target], Coroutine[Any, Any, dict[str, Any]]],
+) -> tuple[str, dict[str, Any]]:
+    """Start a target, run ``measure`` against it on uvloop, always stop it.
+
+    Returns the target's name and the figures measured.
+    """
+    target = start_target(prefer)
+    step(f"target: {target.name} at {target.url}")
+    try:
+        figures = uvloop.run(measure(target))
+    finally:
+        target.stop()
+    return target.name, figures

@@ -356,6 +356,12 @@ class AsyncClient:
         found: list[dict[str, Any]] = document["status"]
         return found
 
+    async def engine(self) -> list[dict[str, Any]]:
+        """Each shard's figures: monitors, checks done and per second, lateness."""
+        document = await self._send(_Call("GET", f"{API}/engine"))
+        found: list[dict[str, Any]] = document["shards"]
+        return found
+
     async def events(
         self, after: str | None = None, monitor: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
@@ -530,6 +536,12 @@ class Client:
         """The current status of every monitor."""
         document = self._send(_Call("GET", f"{API}/status"))
         found: list[dict[str, Any]] = document["status"]
+        return found
+
+    def engine(self) -> list[dict[str, Any]]:
+        """Each shard's figures: monitors, checks done and per second, lateness."""
+        document = self._send(_Call("GET", f"{API}/engine"))
+        found: list[dict[str, Any]] = document["shards"]
         return found
 
     def events(

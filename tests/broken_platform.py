@@ -93,3 +93,6 @@ class BrokenPlatform:
 
     async def ready(self) -> bool:
         return False
+
+    async def engine_stats(self) -> list[dict[str, Any]]:
+        raise self._fail()

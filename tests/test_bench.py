@@ -1,4 +1,4 @@
-"""The engine benchmark runs end to end and writes its figures (not its speed)."""
+"""The benchmarks run end to end and write their figures (not their speed)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 
 def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> None:
@@ -52,14 +54,63 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
     assert "lateness_p99_ms" in figures["fleet"]
 
 
-def test_the_benchmark_explains_its_options() -> None:
+@pytest.mark.parametrize(
+    ("benchmark", "options"),
+    [
+        ("engine", ("--seconds", "--target", "--fleet", "--only", "--json")),
+        ("platform", ("--monitors", "--interval", "--seconds", "--shards", "--json")),
+    ],
+)
+def test_each_benchmark_explains_its_options(
+    benchmark: str, options: tuple[str, ...]
+) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "engine", "--help"],
+        [sys.executable, "-m", "bench", benchmark, "--help"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
 
-    for option in ("--seconds", "--target", "--fleet", "--only", "--json"):
+    for option in options:
         assert option in completed.stdout
+
+
+def test_the_platform_benchmark_runs_checks_through_to_a_live_client(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "platform.json"
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "platform",
+            "--target",
+            "builtin",
+            "--monitors",
+            "20",
+            "--warmup",
+            "2",
+            "--seconds",
+            "2",
+            "--drain",
+            "1",
+            "--json",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "check finished -> client, p99 ms" in completed.stdout
+    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert figures["monitors"] == 20
+    assert figures["end_to_end_checks_per_second"] > 0
+    assert figures["stored_per_second"] > 0
+    assert figures["delivery_p99_ms"] > 0
+    assert figures["cpu_seconds_by_process"]

@@ -117,6 +117,15 @@ def test_the_blocking_client_reads_results_status_and_events(
     assert all(event["monitor_id"] == monitor_id for event in events)
 
 
+def test_the_blocking_client_reads_the_engine_figures_of_each_shard(
+    client: Client,
+) -> None:
+    shards = client.engine()
+
+    assert sorted(shard["shard"] for shard in shards) == ["shard-0", "shard-1"]
+    assert all(shard["checks_done"] >= 0 for shard in shards)
+
+
 def test_a_rejected_definition_names_every_bad_field(
     client: Client, gateway_url: str
 ) -> None:
@@ -212,6 +221,14 @@ async def test_the_async_client_follows_one_monitor_live(
             seen.append(await asyncio.wait_for(anext(updates), WAIT))
 
     assert {update["data"]["monitor_id"] for update in seen} == {watched}
+
+
+async def test_the_async_client_reads_the_engine_figures(
+    async_client: AsyncClient,
+) -> None:
+    shards = await async_client.engine()
+
+    assert {"monitors", "in_flight", "lateness_p50_ms"} <= shards[0].keys()
 
 
 async def test_results_can_be_asked_for_by_datetime(

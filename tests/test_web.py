@@ -267,6 +267,18 @@ async def test_status_lists_every_monitor(
     assert entries[created["id"]]["name"] == created["name"]
 
 
+async def test_engine_lists_each_shard_with_its_figures(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.get("/api/v1/engine")
+
+    assert response.status_code == 200
+    shards = response.json()["shards"]
+    assert sorted(shard["shard"] for shard in shards) == ["shard-0", "shard-1"]
+    for shard in shards:
+        assert {"monitors", "checks_done", "lateness_p99_ms"} <= shard.keys()
+
+
 # -- changing ---------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The REST API under ``/api/v1``: monitors, their results, status and events.
+"""The REST API under ``/api/v1``: monitors, results, status, events, engine.
 
 Handlers only translate between HTTP and the ``Platform``: they read and
 check parameters, redact secrets from every monitor they return, and leave
@@ -144,6 +144,11 @@ def api_blueprint(platform: Platform) -> Blueprint:
             limit=query.limit(),
         )
         return json({"events": found})
+
+    @api.get("/engine")
+    async def engine(request: Request) -> HTTPResponse:
+        Query(request, ())
+        return json({"shards": await platform.engine_stats()})
 
     return api
 

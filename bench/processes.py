@@ -1,0 +1,95 @@
+"""CPU time and memory of whole process trees, read from /proc.
+
+The platform runs as many processes (the command, Ray's services, one per
+actor), so its cost is the sum over the tree under the process we started.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``; empty when it has ended."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            text = Path(f"/proc/{pid}/task/{thread}/children").read_text("ascii")
+        except OSError:
+            continue
+        found.extend(int(child) for child in text.split())
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it."""
+    found = [pid]
+    index = 0
+    while index < len(found):
+        found.extend(children(found[index]))
+        index += 1
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system seconds of one live process; 0 when it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of one live process; 0 when it has ended."""
+    try:
+        statm = Path(f"/proc/{pid}/statm").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    return int(statm.split()[1]) * _PAGE_SIZE
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by the live processes of ``pid``'s tree."""
+    return sum(cpu_seconds(member) for member in tree(pid))
+
+
+def name(pid: int) -> str:
+    """What a process calls itself: Ray's workers title themselves ``ray::Actor``."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    first = words[0].decode(errors="replace").split()
+    if not first:
+        return "?"
+    if first[0].startswith("ray::"):
+        return first[0]
+    program = Path(first[0]).name
+    if program.startswith("python") and len(words) > 2 and words[1] == b"-m":
+        return f"python -m {words[2].decode(errors='replace')}"
+    return program
+
+
+def tree_cpu_by_name(pid: int) -> dict[str, float]:
+    """CPU seconds so far of ``pid``'s tree, summed by process name."""
+    totals: dict[str, float] = {}
+    for member in tree(pid):
+        key = name(member)
+        totals[key] = totals.get(key, 0.0) + cpu_seconds(member)
+    return totals
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid``'s tree, counting pages shared between them twice."""
+    return sum(rss_bytes(member) for member in tree(pid))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.alert import AlertActor
 from actors.coordinator import Coordinator
@@ -58,6 +59,27 @@ def _remote(cls: type[Any]) -> Any:
     gateway, so reserving a core per actor would only limit how many fit.
     """
     return ray.remote(num_cpus=0)(cls)
+
+
+def alive_nodes() -> list[str]:
+    """The ids of the cluster's live nodes, in order of their addresses."""
+    listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    nodes = [node for node in listed if node.get("Alive")]
+    nodes.sort(key=lambda node: (node["NodeManagerAddress"], node["NodeID"]))
+    return [node["NodeID"] for node in nodes]
+
+
+def shard_placement(index: int, nodes: list[str]) -> dict[str, Any]:
+    """Ray options that put shard ``index`` on a node of its own where possible.
+
+    Shards go round the nodes in turn, so a cluster of N nodes runs its
+    shards N ways. The affinity is soft: a shard whose node is gone is
+    restarted wherever Ray finds room.
+    """
+    if len(nodes) < 2:
+        return {}
+    node = nodes[index % len(nodes)]
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
 
 
 async def _call(ref: Awaitable[T]) -> T:
@@ -121,10 +143,11 @@ class RayPlatform:
         hub = _remote(EventHub).remote()
         alert = _remote(AlertActor).remote(storage, hub)
         await _call(alert.start.remote())
+        nodes = alive_nodes()
         shards = {
-            f"shard-{index}": _remote(ShardActor).remote(
-                f"shard-{index}", storage, alert, settings.max_in_flight
-            )
+            f"shard-{index}": _remote(ShardActor)
+            .options(**shard_placement(index, nodes))
+            .remote(f"shard-{index}", storage, alert, settings.max_in_flight)
             for index in range(settings.shards)
         }
         await asyncio.gather(*(_call(s.start.remote()) for s in shards.values()))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import Any
+
+import ray
 
 from actors.batching import ResultBatcher
 from engine import heartbeats
@@ -26,6 +30,18 @@ def status_dict(status: MonitorStatus) -> dict[str, Any]:
         "last_message": status.last_message,
         "consecutive_failures": status.consecutive_failures,
     }
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes() -> int:
+    """This process's resident memory, from ``/proc`` (0 where there is none)."""
+    try:
+        fields = Path("/proc/self/statm").read_text(encoding="ascii").split()
+    except OSError:
+        return 0
+    return int(fields[1]) * _PAGE_SIZE
 
 
 class ShardActor:
@@ -121,6 +137,9 @@ class ShardActor:
             "lateness_p99_ms": stats.lateness_p99_ms,
             "held": self._scheduler.held,
             "undelivered": len(self._batcher),
+            "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
+            "pid": os.getpid(),
+            "memory_bytes": resident_bytes(),
         }
 
     def _put(self, definition: dict[str, Any]) -> None:

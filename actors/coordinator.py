@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import ray
+
 from actors.placement import assign, owner
-from actors.platform import MonitorExists, MonitorNotFound
+from actors.platform import MonitorExists, MonitorNotFound, ShardNotFound
 from engine.errors import FieldError, ValidationError
 from engine.events import (
     MONITOR_CREATED,
@@ -19,101 +22,388 @@ from engine.events import (
     MONITOR_PAUSED,
     MONITOR_RESUMED,
     MONITOR_UPDATED,
+    MONITORS_APPLIED,
     Event,
     new_event_id,
 )
 from engine.model import monitor_from_dict
+from store.base import definition_text
 
 logger = logging.getLogger(__name__)
 
-# Monitors go to shards in slices of this many, so a shard stays responsive
-# while a large catalogue loads.
-LOAD_SLICE = 5000
+# Catalogue rows read from the store per call while the Coordinator loads.
+LOAD_PAGE = 20_000
+
+# Monitors moved per call when shards are added or removed.
+MOVE_SLICE = 5000
+
+# Work that walks the whole catalogue yields to the loop this often, so the
+# Coordinator keeps answering while it loads or rebalances a large fleet.
+YIELD_EVERY = 2000
+
+# An apply that changes more monitors than this records one summary event
+# instead of one event per monitor, so loading a large fleet does not flood
+# the event feed and every live screen with it.
+APPLY_EVENTS_EACH = 50
+
+APPLIED = ("created", "updated", "unchanged")
+
+
+def shard_actor_name(platform_id: str, shard: str) -> str:
+    """The Ray name of one platform's shard actor, unique within the namespace."""
+    return f"upcast/{platform_id}/{shard}"
 
 
 class Coordinator:
     """Owns the catalogue of monitor definitions and places each on a shard.
 
     Definitions are validated here, written to the store, then handed to the
-    owning shard (rendezvous hashing over the shard names). Every change is
-    also recorded as an event.
+    owning shard (rendezvous hashing over the shard names). The catalogue is
+    kept as each definition's stored text, which is both compact and what
+    ``apply`` compares. Every change is also recorded as an event.
+
+    Shards are named Ray actors. After a restart the Coordinator reloads the
+    catalogue from the store and finds the live shards by name, so shards
+    added or removed while it ran are not forgotten.
     """
 
-    def __init__(self, shards: Mapping[str, Any], storage: Any, hub: Any) -> None:
-        self._shards = dict(shards)
-        self._names = sorted(self._shards)
+    def __init__(
+        self, platform_id: str, shards: Sequence[str], storage: Any, hub: Any
+    ) -> None:
+        self._platform_id = platform_id
+        self._roster = sorted(shards)
+        self._handles: dict[str, Any] = {}
+        self._incarnations: dict[str, str] = {}
         self._storage = storage
         self._hub = hub
-        self._catalogue: dict[str, dict[str, Any]] = {}
+        self._catalogue: dict[str, str] = {}
         # Push tokens of push monitors, so a ping reaches the monitor's shard.
         self._tokens: dict[str, str] = {}
+        # A booting shard reads its monitors from a list fixed when it began.
+        self._boot_lists: dict[str, list[str]] = {}
         self._sequence = itertools.count()
         self._origin = os.getpid()
+        # Held by every change of the catalogue or of the roster, so a
+        # rebalance never interleaves with a monitor moving the other way.
+        self._lock = asyncio.Lock()
+        self._loaded = asyncio.Event()
+        self._load_task = asyncio.get_running_loop().create_task(self._load())
+
+    async def _load(self) -> None:
+        """Read the catalogue from the store and find the live shards."""
+        discovered = self._discover_shards()
+        if discovered:
+            self._roster = discovered
+        after: str | None = None
+        while True:
+            page: list[tuple[str, str]] = await self._storage.catalogue.remote(
+                after, LOAD_PAGE
+            )
+            for monitor_id, text in page:
+                self._catalogue[monitor_id] = text
+                if '"kind":"push"' in text:
+                    self._index_token(json.loads(text))
+            if len(page) < LOAD_PAGE:
+                break
+            after = page[-1][0]
+        self._loaded.set()
+        logger.info(
+            "catalogue loaded monitors=%d shards=%s",
+            len(self._catalogue),
+            ",".join(self._roster),
+        )
+
+    def _discover_shards(self) -> list[str]:
+        prefix = shard_actor_name(self._platform_id, "")
+        try:
+            names = ray.util.list_named_actors()
+        except Exception:
+            logger.warning("could not list the named shard actors", exc_info=True)
+            return []
+        return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
     async def start(self) -> int:
-        """Load the catalogue from the store and place it; returns its size."""
-        definitions: list[dict[str, Any]] = await self._storage.list_monitors.remote()
-        for definition in definitions:
-            self._catalogue[definition["id"]] = definition
-            self._index_token(definition)
-        groups = assign(self._catalogue, self._names)
-        await asyncio.gather(*(self._load(name, ids) for name, ids in groups.items()))
-        logger.info("catalogue loaded monitors=%d", len(self._catalogue))
+        """Wait until the catalogue is loaded; returns its size."""
+        await self._loaded.wait()
         return len(self._catalogue)
 
-    async def _load(self, shard: str, ids: list[str]) -> None:
-        handle = self._shards[shard]
-        for start in range(0, len(ids), LOAD_SLICE):
-            part = [self._catalogue[i] for i in ids[start : start + LOAD_SLICE]]
-            refused = await handle.put_many.remote(part)
-            for monitor_id in refused:
-                logger.error("monitor=%s is stored but cannot run", monitor_id)
+    # Shards ---------------------------------------------------------------
+
+    async def join(self, shard: str, handle: Any, incarnation: str) -> None:
+        """A shard (new, or restarted by Ray) announces itself."""
+        previous = self._incarnations.get(shard)
+        self._handles[shard] = handle
+        self._incarnations[shard] = incarnation
+        if previous is not None and previous != incarnation:
+            logger.warning("shard=%s restarted; it reloads its monitors", shard)
+
+    async def assignment(
+        self, shard: str, cursor: int, limit: int
+    ) -> tuple[list[tuple[str, str]], int | None, int]:
+        """A page of the monitors ``shard`` owns, for it to load.
+
+        Returns ``(page, next cursor or None at the end, total)``. The list is
+        fixed at the first page; changes after that reach the shard directly.
+        A shard not in the roster (one being added) owns nothing yet.
+        """
+        await self._loaded.wait()
+        if cursor == 0 or shard not in self._boot_lists:
+            self._boot_lists[shard] = await self._owned_by(shard)
+        ids = self._boot_lists[shard]
+        page = [
+            (monitor_id, self._catalogue[monitor_id])
+            for monitor_id in ids[cursor : cursor + limit]
+            if monitor_id in self._catalogue
+        ]
+        following: int | None = cursor + limit
+        if following is not None and following >= len(ids):
+            following = None
+            del self._boot_lists[shard]
+        return page, following, len(ids)
+
+    async def roster(self) -> list[str]:
+        return list(self._roster)
+
+    async def add_shard(self, shard: str) -> int:
+        """Take ``shard`` (running and booted) into the roster; returns moves.
+
+        Each monitor the new shard now outscores the others for is removed
+        from its old shard first and then put on the new one with its state,
+        so a monitor runs on at most one shard at any time.
+        """
+        await self._loaded.wait()
+        async with self._lock:
+            if shard in self._roster:
+                return 0
+            roster = sorted([*self._roster, shard])
+            moving: dict[str, list[str]] = {}
+            for count, monitor_id in enumerate(self._catalogue, 1):
+                if owner(monitor_id, roster) == shard:
+                    moving.setdefault(owner(monitor_id, self._roster), []).append(
+                        monitor_id
+                    )
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            self._roster = roster
+            moved = 0
+            for source, ids in moving.items():
+                moved += await self._move(ids, source, {shard: ids})
+        logger.info("shard=%s added; %d monitors moved to it", shard, moved)
+        return moved
+
+    async def remove_shard(self, shard: str) -> int:
+        """Hand every monitor of ``shard`` to the others; returns moves.
+
+        The caller stops the shard's actor afterwards.
+        """
+        await self._loaded.wait()
+        async with self._lock:
+            if shard not in self._roster:
+                raise ShardNotFound(shard)
+            if len(self._roster) == 1:
+                raise ValidationError(
+                    [FieldError("shard", "the last shard cannot be removed")]
+                )
+            roster = [name for name in self._roster if name != shard]
+            ids = await self._owned_by(shard)
+            self._roster = roster
+            moved = await self._move(ids, shard, assign(ids, roster))
+            self._handles.pop(shard, None)
+            self._incarnations.pop(shard, None)
+        logger.info("shard=%s removed; %d monitors moved off it", shard, moved)
+        return moved
+
+    async def _move(
+        self, ids: list[str], source: str, destinations: Mapping[str, list[str]]
+    ) -> int:
+        """Move monitors from ``source`` to their new shards, slice by slice."""
+        target_of = {i: name for name, group in destinations.items() for i in group}
+        moved = 0
+        for start in range(0, len(ids), MOVE_SLICE):
+            part = ids[start : start + MOVE_SLICE]
+            seeds = await self._handle(source).remove_many.remote(part)
+            groups: dict[str, list[str]] = {}
+            for monitor_id in part:
+                groups.setdefault(target_of[monitor_id], []).append(monitor_id)
+            for name, group in groups.items():
+                definitions = [
+                    (i, self._catalogue[i]) for i in group if i in self._catalogue
+                ]
+                carried = {i: seeds[i] for i in group if i in seeds}
+                await self._handle(name).put_many.remote(definitions, carried)
+                moved += len(definitions)
+        return moved
+
+    async def _owned_by(self, shard: str) -> list[str]:
+        if shard not in self._roster:
+            return []
+        owned: list[str] = []
+        roster = self._roster
+        for count, monitor_id in enumerate(self._catalogue, 1):
+            if owner(monitor_id, roster) == shard:
+                owned.append(monitor_id)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return owned
+
+    def _handle(self, shard: str) -> Any:
+        handle = self._handles.get(shard)
+        if handle is None:
+            handle = ray.get_actor(shard_actor_name(self._platform_id, shard))
+            self._handles[shard] = handle
+        return handle
+
+    # Monitors -------------------------------------------------------------
 
     async def create(self, definition: Mapping[str, Any]) -> dict[str, Any]:
-        monitor = monitor_from_dict(definition)
-        if monitor.id in self._catalogue:
-            raise MonitorExists(monitor.id)
-        stored = monitor.to_dict()
-        await self._commit(stored, MONITOR_CREATED)
+        await self._loaded.wait()
+        stored = monitor_from_dict(definition).to_dict()
+        async with self._lock:
+            if stored["id"] in self._catalogue:
+                raise MonitorExists(stored["id"])
+            await self._commit(stored, MONITOR_CREATED)
         return stored
 
     async def update(
         self, monitor_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
-        current = self._existing(monitor_id)
-        if "id" in changes and changes["id"] != monitor_id:
-            raise ValidationError([FieldError("id", "cannot be changed")])
-        merged = {**current, **changes}
-        if isinstance(changes.get("options"), Mapping):
-            merged["options"] = {**current.get("options", {}), **changes["options"]}
-        stored = monitor_from_dict(merged).to_dict()
-        await self._commit(stored, MONITOR_UPDATED)
+        await self._loaded.wait()
+        async with self._lock:
+            current = self._existing(monitor_id)
+            if "id" in changes and changes["id"] != monitor_id:
+                raise ValidationError([FieldError("id", "cannot be changed")])
+            merged = {**current, **changes}
+            if isinstance(changes.get("options"), Mapping):
+                merged["options"] = {
+                    **current.get("options", {}),
+                    **changes["options"],
+                }
+            stored = monitor_from_dict(merged).to_dict()
+            await self._commit(stored, MONITOR_UPDATED)
         return stored
 
     async def replace(
         self, monitor_id: str, definition: Mapping[str, Any]
     ) -> dict[str, Any]:
-        self._existing(monitor_id)
-        if definition.get("id", monitor_id) != monitor_id:
-            raise ValidationError([FieldError("id", "cannot be changed")])
-        stored = monitor_from_dict({**definition, "id": monitor_id}).to_dict()
-        await self._commit(stored, MONITOR_UPDATED)
+        await self._loaded.wait()
+        async with self._lock:
+            self._existing(monitor_id)
+            if definition.get("id", monitor_id) != monitor_id:
+                raise ValidationError([FieldError("id", "cannot be changed")])
+            stored = monitor_from_dict({**definition, "id": monitor_id}).to_dict()
+            await self._commit(stored, MONITOR_UPDATED)
         return stored
 
     async def set_enabled(self, monitor_id: str, enabled: bool) -> dict[str, Any]:
-        current = self._existing(monitor_id)
-        stored = {**current, "enabled": enabled}
-        await self._commit(stored, MONITOR_RESUMED if enabled else MONITOR_PAUSED)
+        await self._loaded.wait()
+        async with self._lock:
+            stored = {**self._existing(monitor_id), "enabled": enabled}
+            await self._commit(stored, MONITOR_RESUMED if enabled else MONITOR_PAUSED)
         return stored
 
     async def delete(self, monitor_id: str) -> None:
-        self._existing(monitor_id)
-        await self._storage.delete_monitor.remote(monitor_id)
-        self._unindex_token(self._catalogue.pop(monitor_id))
-        await self._shard_of(monitor_id).remove.remote(monitor_id)
-        await self._record(MONITOR_DELETED, monitor_id, {})
+        await self._loaded.wait()
+        async with self._lock:
+            current = self._existing(monitor_id)
+            await self._storage.delete_monitor.remote(monitor_id)
+            del self._catalogue[monitor_id]
+            self._unindex_token(current)
+            await self._shard_of(monitor_id).remove_many.remote([monitor_id])
+        await self._record([(MONITOR_DELETED, monitor_id, {})])
+
+    async def apply(self, definitions: list[Mapping[str, Any]]) -> list[list[str]]:
+        """Create or replace many monitors at once; the rest are left alone.
+
+        1. Validate every definition; if any is bad, raise one error naming
+           each problem as ``monitors[i].field`` and change nothing.
+        2. Compare each with the catalogue by its stored text: equal ones are
+           unchanged.
+        3. Store the others in one write, then send each shard its share.
+
+        Returns ``[outcome, id]`` pairs in the order given, the outcome being
+        ``created``, ``updated`` or ``unchanged``.
+        """
+        await self._loaded.wait()
+        normal = self._validate_all(definitions)
+        async with self._lock:
+            outcomes: list[list[str]] = []
+            changed: list[dict[str, Any]] = []
+            texts: dict[str, str] = {}
+            for definition in normal:
+                monitor_id = definition["id"]
+                text = definition_text(definition)
+                current = self._catalogue.get(monitor_id)
+                if current == text:
+                    outcomes.append(["unchanged", monitor_id])
+                    continue
+                outcomes.append(
+                    ["created" if current is None else "updated", monitor_id]
+                )
+                changed.append(definition)
+                texts[monitor_id] = text
+            if changed:
+                await self._storage.put_monitors.remote(changed)
+                for definition in changed:
+                    previous = self._catalogue.get(definition["id"])
+                    if previous is not None and '"kind":"push"' in previous:
+                        self._unindex_token(json.loads(previous))
+                    self._catalogue[definition["id"]] = texts[definition["id"]]
+                    self._index_token(definition)
+                await self._send_to_shards(list(texts.items()))
+        await self._record_applied(outcomes)
+        return outcomes
+
+    def _validate_all(
+        self, definitions: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        problems: list[FieldError] = []
+        normal: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for index, definition in enumerate(definitions):
+            place = f"monitors[{index}]"
+            if not isinstance(definition, Mapping):
+                problems.append(FieldError(place, "must be a monitor definition"))
+                continue
+            try:
+                stored = monitor_from_dict(definition).to_dict()
+            except ValidationError as exc:
+                problems.extend(
+                    FieldError(f"{place}.{error.field}", error.problem)
+                    for error in exc.errors
+                )
+                continue
+            first = seen.setdefault(stored["id"], index)
+            if first != index:
+                problems.append(
+                    FieldError(
+                        f"{place}.id",
+                        f"{stored['id']!r} is already used by monitors[{first}]",
+                    )
+                )
+                continue
+            normal.append(stored)
+        if problems:
+            raise ValidationError(problems)
+        return normal
+
+    async def _send_to_shards(self, definitions: list[tuple[str, str]]) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for monitor_id, text in definitions:
+            groups.setdefault(owner(monitor_id, self._roster), []).append(
+                (monitor_id, text)
+            )
+        replies = await asyncio.gather(
+            *(
+                self._handle(name).put_many.remote(group)
+                for name, group in groups.items()
+            )
+        )
+        for refused in replies:
+            for monitor_id in refused:
+                logger.error("monitor=%s is stored but cannot run", monitor_id)
 
     async def get(self, monitor_id: str) -> dict[str, Any]:
+        await self._loaded.wait()
         definition = self._existing(monitor_id)
         statuses = await self._shard_of(monitor_id).statuses.remote([monitor_id])
         return {**definition, "status": statuses[0] if statuses else None}
@@ -126,14 +416,19 @@ class Coordinator:
         enabled: bool | None = None,
         search: str | None = None,
     ) -> list[dict[str, Any]]:
-        chosen = [
-            definition
-            for definition in self._catalogue.values()
-            if (tag is None or tag in definition["tags"])
-            and (kind is None or definition["kind"] == kind)
-            and (enabled is None or definition["enabled"] == enabled)
-            and (search is None or search.lower() in definition["name"].lower())
-        ]
+        await self._loaded.wait()
+        chosen: list[dict[str, Any]] = []
+        for count, text in enumerate(self._catalogue.values(), 1):
+            definition: dict[str, Any] = json.loads(text)
+            if (
+                (tag is None or tag in definition["tags"])
+                and (kind is None or definition["kind"] == kind)
+                and (enabled is None or definition["enabled"] == enabled)
+                and (search is None or search.lower() in definition["name"].lower())
+            ):
+                chosen.append(definition)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         statuses = await self._statuses([d["id"] for d in chosen])
         listed = [{**d, "status": statuses.get(d["id"])} for d in chosen]
         if state is not None:
@@ -143,17 +438,21 @@ class Coordinator:
         return sorted(listed, key=lambda d: d["id"])
 
     async def status(self) -> list[dict[str, Any]]:
+        await self._loaded.wait()
         statuses = await self._statuses(list(self._catalogue))
-        return [
-            {**statuses[i], "name": self._catalogue[i]["name"]}
-            for i in sorted(statuses)
-            if i in self._catalogue
-        ]
+        names: list[dict[str, Any]] = []
+        for monitor_id in sorted(statuses):
+            text = self._catalogue.get(monitor_id)
+            if text is not None:
+                name = json.loads(text)["name"]
+                names.append({**statuses[monitor_id], "name": name})
+        return names
 
     async def shard_stats(self) -> list[dict[str, Any]]:
-        return list(
-            await asyncio.gather(*(h.stats.remote() for h in self._shards.values()))
+        stats = await asyncio.gather(
+            *(self._handle(name).stats.remote() for name in self._roster)
         )
+        return list(stats)
 
     async def ping(self) -> bool:
         return True
@@ -161,6 +460,7 @@ class Coordinator:
     async def record_ping(
         self, token: str, ok: bool, message: str, duration_ms: float | None
     ) -> bool:
+        await self._loaded.wait()
         monitor_id = self._tokens.get(token)
         if monitor_id is None:
             return False
@@ -175,15 +475,17 @@ class Coordinator:
             self._tokens[token] = definition["id"]
 
     def _unindex_token(self, definition: Mapping[str, Any]) -> None:
+        if definition["kind"] != "push":
+            return
         for token, monitor_id in list(self._tokens.items()):
             if monitor_id == definition["id"]:
                 del self._tokens[token]
 
     async def _statuses(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        groups = assign(ids, self._names)
+        groups = assign(ids, self._roster)
         replies = await asyncio.gather(
             *(
-                self._shards[name].statuses.remote(group)
+                self._handle(name).statuses.remote(group)
                 for name, group in groups.items()
                 if group
             )
@@ -191,34 +493,63 @@ class Coordinator:
         return {status["id"]: status for reply in replies for status in reply}
 
     async def _commit(self, stored: dict[str, Any], event_type: str) -> None:
+        """Store one definition, put it in the catalogue and on its shard."""
         await self._storage.put_monitors.remote([stored])
+        text = definition_text(stored)
         previous = self._catalogue.get(stored["id"])
         if previous is not None:
-            self._unindex_token(previous)
-        self._catalogue[stored["id"]] = stored
+            self._unindex_token(json.loads(previous))
+        self._catalogue[stored["id"]] = text
         self._index_token(stored)
-        await self._shard_of(stored["id"]).put.remote(stored)
-        await self._record(event_type, stored["id"], {"name": stored["name"]})
+        await self._shard_of(stored["id"]).put_many.remote([(stored["id"], text)])
+        await self._record([(event_type, stored["id"], {"name": stored["name"]})])
+
+    async def _record_applied(self, outcomes: list[list[str]]) -> None:
+        changed = [pair for pair in outcomes if pair[0] != "unchanged"]
+        if not changed:
+            return
+        if len(changed) <= APPLY_EVENTS_EACH:
+            await self._record(
+                [
+                    (
+                        MONITOR_CREATED if outcome == "created" else MONITOR_UPDATED,
+                        monitor_id,
+                        {},
+                    )
+                    for outcome, monitor_id in changed
+                ]
+            )
+            return
+        summary = {
+            outcome: [m for o, m in outcomes if o == outcome] for outcome in APPLIED
+        }
+        counts = {f"{outcome}_count": len(ids) for outcome, ids in summary.items()}
+        del summary["unchanged"]
+        await self._record([(MONITORS_APPLIED, None, {**counts, **summary})])
 
     async def _record(
-        self, event_type: str, monitor_id: str, data: dict[str, Any]
+        self, changes: list[tuple[str, str | None, dict[str, Any]]]
     ) -> None:
         now = time.time()
-        event = Event(
-            id=new_event_id(now, next(self._sequence), self._origin),
-            at=now,
-            type=event_type,
-            monitor_id=monitor_id,
-            data=data,
-        ).to_dict()
-        await self._storage.write_events.remote([event])
-        await self._hub.publish.remote([{"type": "event", "data": event}])
+        events = [
+            Event(
+                id=new_event_id(now, next(self._sequence), self._origin),
+                at=now,
+                type=event_type,
+                monitor_id=monitor_id,
+                data=data,
+            ).to_dict()
+            for event_type, monitor_id, data in changes
+        ]
+        await self._storage.write_events.remote(events)
+        await self._hub.publish.remote(None, events)
 
     def _existing(self, monitor_id: str) -> dict[str, Any]:
-        definition = self._catalogue.get(monitor_id)
-        if definition is None:
+        text = self._catalogue.get(monitor_id)
+        if text is None:
             raise MonitorNotFound(monitor_id)
+        definition: dict[str, Any] = json.loads(text)
         return definition
 
     def _shard_of(self, monitor_id: str) -> Any:
-        return self._shards[owner(monitor_id, self._names)]
+        return self._handle(owner(monitor_id, self._roster))

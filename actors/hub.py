@@ -3,41 +3,53 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from typing import Any
 
 # Live updates are for screens, not records (those are in the store): a
 # gateway that falls this far behind skips ahead instead of being fed a
-# backlog it cannot show in time.
-KEPT_UPDATES = 20_000
+# backlog it cannot show in time. One entry is one batch of up to a few
+# hundred results, or a few events.
+KEPT_ENTRIES = 2000
+
+Entry = tuple[bytes | None, list[dict[str, Any]]]
+"""A packed batch of results (or None) and the events that came with it."""
 
 
 class EventHub:
     """A numbered ring of recent live updates that gateways poll for.
 
-    Each update is ``{"type": "result" | "event", "data": {...}}``. A gateway
-    asks for everything after the last number it saw and waits until there
-    is something new or its wait runs out.
+    Results stay in the msgpack batches the shards packed, so a hub nobody
+    reads costs almost nothing, and only a gateway with someone watching
+    unpacks them. ``epoch`` changes when the hub starts afresh (after a
+    restart), so a gateway knows its last number no longer means anything.
     """
 
     def __init__(self) -> None:
-        self._updates: deque[tuple[int, dict[str, Any]]] = deque(maxlen=KEPT_UPDATES)
+        self._entries: deque[tuple[int, Entry]] = deque(maxlen=KEPT_ENTRIES)
         self._last = 0
+        self._epoch = secrets.token_hex(8)
         self._arrived = asyncio.Condition()
 
-    async def publish(self, updates: list[dict[str, Any]]) -> int:
-        """Add updates; returns the number of the last one."""
+    async def publish(self, results: bytes | None, events: list[dict[str, Any]]) -> int:
+        """Add one entry; returns its number."""
+        if results is None and not events:
+            return self._last
         async with self._arrived:
-            for update in updates:
-                self._last += 1
-                self._updates.append((self._last, update))
+            self._last += 1
+            self._entries.append((self._last, (results, events)))
             self._arrived.notify_all()
         return self._last
 
     async def since(
-        self, after: int, wait: float = 1.0
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Updates numbered above ``after`` and the last number, waiting if none."""
+        self, after: int, wait: float = 1.0, results: bool = True
+    ) -> tuple[str, int, list[Entry]]:
+        """Entries numbered above ``after``, waiting up to ``wait`` if none.
+
+        Returns ``(epoch, last number, entries)``; with ``results`` off the
+        entries carry only their events.
+        """
         async with self._arrived:
             if self._last <= after:
                 try:
@@ -45,9 +57,14 @@ class EventHub:
                         self._arrived.wait_for(lambda: self._last > after), wait
                     )
                 except TimeoutError:
-                    return self._last, []
-            updates = [update for number, update in self._updates if number > after]
-            return self._last, updates
+                    return self._epoch, self._last, []
+            found = [
+                (batch if results else None, events)
+                for number, (batch, events) in self._entries
+                if number > after
+            ]
+            found = [entry for entry in found if entry[0] is not None or entry[1]]
+            return self._epoch, self._last, found
 
-    async def last(self) -> int:
-        return self._last
+    async def last(self) -> tuple[str, int]:
+        return self._epoch, self._last

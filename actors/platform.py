@@ -8,7 +8,7 @@ with their current status under ``"status"`` where noted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 
@@ -35,6 +35,20 @@ class MonitorExists(ValueError):
 
     def __reduce__(self) -> tuple[type[MonitorExists], tuple[str]]:
         return (MonitorExists, (self.monitor_id,))
+
+
+class ShardNotFound(KeyError):
+    """No shard has this name."""
+
+    def __init__(self, shard: str) -> None:
+        super().__init__(shard)
+        self.shard = shard
+
+    def __str__(self) -> str:
+        return f"no shard is named {self.shard!r}"
+
+    def __reduce__(self) -> tuple[type[ShardNotFound], tuple[str]]:
+        return (ShardNotFound, (self.shard,))
 
 
 class Platform(Protocol):
@@ -105,11 +119,15 @@ class Platform(Protocol):
     ) -> list[dict[str, Any]]:
         """Stored events (``Event.to_dict``), oldest first, after an event id."""
 
-    def live(self) -> AsyncIterator[dict[str, Any]]:
+    def live(
+        self, results: Callable[[], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Live updates as they happen, for pushing to browsers.
 
         Each item is ``{"type": "result", "data": CheckResult.to_dict()}`` or
-        ``{"type": "event", "data": Event.to_dict()}``.
+        ``{"type": "event", "data": Event.to_dict()}``. ``results`` is asked
+        before each read whether results are wanted at all; while it says no
+        (nobody is watching), only events come.
         """
 
     async def record_ping(
@@ -126,4 +144,28 @@ class Platform(Protocol):
         """Whether every actor answers."""
 
     async def engine_stats(self) -> list[dict[str, Any]]:
-        """One entry per shard: monitors, checks done and per second, lateness."""
+        """One entry per shard: monitors, checks done and per second, lateness.
+
+        Each entry also says where the shard runs (``node``, ``pid``), its
+        memory, whether it has loaded its monitors, and a histogram of how
+        late its checks started (``lateness_buckets`` and ``lateness_counts``).
+        """
+
+    async def apply_monitors(
+        self, definitions: Sequence[Mapping[str, Any]]
+    ) -> list[list[str]]:
+        """Create or replace many monitors; ``[outcome, id]`` for each, in order.
+
+        The outcome is ``created``, ``updated`` or ``unchanged``. If any
+        definition is bad, nothing changes and the ``ValidationError`` names
+        every problem as ``monitors[i].field``.
+        """
+
+    async def add_shard(self) -> dict[str, Any]:
+        """Start a shard and move its share of monitors to it.
+
+        Returns ``{"shard": name, "moved": count}``.
+        """
+
+    async def remove_shard(self, name: str) -> dict[str, Any]:
+        """Move a shard's monitors to the others and stop it (``ShardNotFound``)."""

@@ -11,18 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgpack
 import ray
 from ray.exceptions import RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.alert import AlertActor
-from actors.coordinator import Coordinator
+from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
+from actors.platform import ShardNotFound
 from actors.shard import ShardActor
 from actors.storage import StorageActor
 
@@ -33,6 +36,12 @@ T = TypeVar("T")
 DEFAULT_SHARDS = 2
 DEFAULT_RETENTION_DAYS = 30.0
 NAMESPACE = "upcast"
+
+# How often ``start`` looks at the shards while they load their monitors.
+LOAD_POLL = 0.5
+
+LoadProgress = Callable[[int, int], None]
+"""Called as ``progress(loaded, total)`` while the shards load their monitors."""
 
 
 def init_ray(address: str | None = None) -> bool:
@@ -53,12 +62,16 @@ def init_ray(address: str | None = None) -> bool:
 
 
 def _remote(cls: type[Any]) -> Any:
-    """``cls`` as a Ray actor class that asks for no CPU of its own.
+    """``cls`` as a Ray actor class that asks for no CPU and comes back if it dies.
 
     Checks are I/O-bound, and the actors share the machine's cores with the
     gateway, so reserving a core per actor would only limit how many fit.
+    Ray restarts a crashed actor as often as it takes, and calls that were
+    under way when it died run again on the new one; every actor rebuilds
+    its state by itself when it starts, and every call that changes
+    something may safely run twice.
     """
-    return ray.remote(num_cpus=0)(cls)
+    return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(cls)
 
 
 def alive_nodes() -> list[str]:
@@ -113,48 +126,95 @@ class RayPlatform:
 
     def __init__(
         self,
+        platform_id: str,
+        settings: Settings,
         coordinator: Any,
         storage: Any,
         hub: Any,
         alert: Any,
         shards: Mapping[str, Any],
     ) -> None:
+        self.platform_id = platform_id
+        self._settings = settings
         self._coordinator = coordinator
         self._storage = storage
         self._hub = hub
         self._alert = alert
         self._shards = dict(shards)
+        self._shard_numbers = len(self._shards)
+        self._resizing = asyncio.Lock()
 
     @classmethod
-    async def start(cls, settings: Settings) -> RayPlatform:
+    async def start(
+        cls, settings: Settings, *, progress: LoadProgress | None = None
+    ) -> RayPlatform:
         """Create and start every actor; Ray must be running (``init_ray``).
 
         1. Storage first: it opens the store and applies migrations.
-        2. The Event hub and the Alert actor, which picks up the last states.
-        3. The shards, each starting its scheduler.
-        4. The Coordinator, which loads the catalogue and places it.
+        2. The Event hub and the Alert actor.
+        3. The Coordinator, which loads the catalogue from the store.
+        4. The shards, spread over the cluster's nodes, each loading the
+           monitors it owns; ``start`` returns once all of them have, telling
+           ``progress`` how far they are meanwhile.
         """
         if settings.shards < 1:
             raise ValueError(f"shards: must be at least 1, got {settings.shards}")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        platform_id = secrets.token_hex(4)
         storage = _remote(StorageActor).remote(settings.url, settings.retention_days)
         version = await _call(storage.start.remote())
         logger.info("store ready url=%s schema=%s", settings.url, version)
         hub = _remote(EventHub).remote()
         alert = _remote(AlertActor).remote(storage, hub)
-        await _call(alert.start.remote())
+        names = [f"shard-{index}" for index in range(settings.shards)]
+        coordinator = _remote(Coordinator).remote(platform_id, names, storage, hub)
+        loaded = await _call(coordinator.start.remote())
+        logger.info("catalogue of %d monitors loaded", loaded)
         nodes = alive_nodes()
         shards = {
-            f"shard-{index}": _remote(ShardActor)
-            .options(**shard_placement(index, nodes))
-            .remote(f"shard-{index}", storage, alert, settings.max_in_flight)
-            for index in range(settings.shards)
+            name: _shard(
+                platform_id,
+                name,
+                index,
+                nodes,
+                (coordinator, storage, alert),
+                settings.max_in_flight,
+            )
+            for index, name in enumerate(names)
         }
-        await asyncio.gather(*(_call(s.start.remote()) for s in shards.values()))
-        coordinator = _remote(Coordinator).remote(shards, storage, hub)
-        loaded = await _call(coordinator.start.remote())
+        platform = cls(platform_id, settings, coordinator, storage, hub, alert, shards)
+        await platform._wait_for_shards(progress)
         logger.info("platform started shards=%d monitors=%d", len(shards), loaded)
-        return cls(coordinator, storage, hub, alert, shards)
+        return platform
+
+    async def _wait_for_shards(self, progress: LoadProgress | None) -> None:
+        waits = [
+            asyncio.ensure_future(_call(s.ready.remote()))
+            for s in self._shards.values()
+        ]
+        try:
+            while True:
+                done, _ = await asyncio.wait(waits, timeout=LOAD_POLL)
+                for finished in done:
+                    finished.result()
+                if progress is not None:
+                    loading = await self.loading()
+                    progress(loading["loaded"], loading["assigned"])
+                if len(done) == len(waits):
+                    return
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def loading(self) -> dict[str, int]:
+        """How far the shards are in loading their monitors."""
+        stats = await self.engine_stats()
+        return {
+            "loaded": sum(s["loaded"] for s in stats),
+            "assigned": sum(s["assigned"] for s in stats),
+            "booted": sum(1 for s in stats if s["booted"]),
+            "shards": len(stats),
+        }
 
     async def close(self) -> None:
         """Stop checking, deliver every pending result, close the store."""
@@ -170,7 +230,37 @@ class RayPlatform:
             self._hub,
             self._storage,
         ):
-            ray.kill(handle)
+            ray.kill(handle, no_restart=True)
+
+    async def add_shard(self) -> dict[str, Any]:
+        """Start one more shard and move its share of the monitors to it."""
+        async with self._resizing:
+            name = f"shard-{self._shard_numbers}"
+            self._shard_numbers += 1
+            handle = _shard(
+                self.platform_id,
+                name,
+                len(self._shards),
+                alive_nodes(),
+                (self._coordinator, self._storage, self._alert),
+                self._settings.max_in_flight,
+            )
+            await _call(handle.ready.remote())
+            self._shards[name] = handle
+            moved = await _call(self._coordinator.add_shard.remote(name))
+        return {"shard": name, "moved": moved}
+
+    async def remove_shard(self, name: str) -> dict[str, Any]:
+        """Move a shard's monitors to the others, then stop it."""
+        async with self._resizing:
+            handle = self._shards.get(name)
+            if handle is None:
+                raise ShardNotFound(name)
+            moved = await _call(self._coordinator.remove_shard.remote(name))
+            del self._shards[name]
+            await _call(handle.close.remote())
+            ray.kill(handle, no_restart=True)
+        return {"shard": name, "moved": moved}
 
     # The Platform interface -------------------------------------------------
 
@@ -239,12 +329,26 @@ class RayPlatform:
     ) -> list[dict[str, Any]]:
         return await _call(self._storage.events.remote(after, monitor_id, limit))
 
-    async def live(self) -> AsyncIterator[dict[str, Any]]:
-        last = await _call(self._hub.last.remote())
+    async def live(
+        self, results: Callable[[], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        epoch, last = await _call(self._hub.last.remote())
         while True:
-            last, updates = await _call(self._hub.since.remote(last, 1.0))
-            for update in updates:
-                yield update
+            wanted = results is None or results()
+            found_epoch, found_last, entries = await _call(
+                self._hub.since.remote(last, 1.0, wanted)
+            )
+            if found_epoch != epoch:
+                # The hub restarted: its numbers start again from nothing.
+                epoch, last = found_epoch, 0
+                continue
+            last = found_last
+            for batch, events in entries:
+                if batch is not None:
+                    for data in msgpack.unpackb(batch, raw=False):
+                        yield {"type": "result", "data": data}
+                for event in events:
+                    yield {"type": "event", "data": event}
 
     async def record_ping(
         self,
@@ -267,3 +371,32 @@ class RayPlatform:
 
     async def engine_stats(self) -> list[dict[str, Any]]:
         return await _call(self._coordinator.shard_stats.remote())
+
+    async def apply_monitors(
+        self, definitions: Sequence[Mapping[str, Any]]
+    ) -> list[list[str]]:
+        return await _call(
+            self._coordinator.apply.remote([dict(d) for d in definitions])
+        )
+
+
+def _shard(
+    platform_id: str,
+    name: str,
+    index: int,
+    nodes: list[str],
+    peers: tuple[Any, Any, Any],
+    max_in_flight: int,
+) -> Any:
+    """Start a named shard actor; it loads its monitors by itself.
+
+    ``peers`` are the handles of the Coordinator, Storage and Alert actors.
+    """
+    coordinator, storage, alert = peers
+    return (
+        _remote(ShardActor)
+        .options(
+            name=shard_actor_name(platform_id, name), **shard_placement(index, nodes)
+        )
+        .remote(name, coordinator, storage, alert, max_in_flight)
+    )

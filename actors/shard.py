@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +18,66 @@ from actors.batching import ResultBatcher
 from engine import heartbeats
 from engine.errors import ValidationError
 from engine.model import monitor_from_dict
-from engine.scheduler import MonitorStatus, Scheduler
+from engine.result import MonitorState, Reason
+from engine.scheduler import LATENESS_BUCKETS, MonitorSeed, MonitorStatus, Scheduler
+from store.base import LatestState
 
 logger = logging.getLogger(__name__)
+
+# Monitors a booting shard asks for at a time: large enough that a million
+# load in a few hundred calls, small enough that each answer stays a few MB.
+BOOT_PAGE = 5000
+
+# Work that walks many monitors yields to the event loop this often, so the
+# checks already running keep their schedule while a shard loads or lists.
+YIELD_EVERY = 500
+
+BOOT_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+# A monitor's state as it travels between actors: what ``MonitorSeed`` holds,
+# as a plain tuple (state, failures, last check, last ok, latency, reason,
+# message) that pickles small.
+SeedWire = tuple[str, int, float | None, bool | None, float | None, str | None, str]
+
+
+def seed_to_wire(seed: MonitorSeed) -> SeedWire:
+    return (
+        str(seed.state),
+        seed.failures,
+        seed.last_check_at,
+        seed.last_ok,
+        seed.last_latency_ms,
+        None if seed.last_reason is None else str(seed.last_reason),
+        seed.last_message,
+    )
+
+
+def seed_from_wire(wire: SeedWire) -> MonitorSeed:
+    state, failures, checked, ok, latency, reason, message = wire
+    return MonitorSeed(
+        state=MonitorState(state),
+        failures=failures,
+        last_check_at=checked,
+        last_ok=ok,
+        last_latency_ms=latency,
+        last_reason=None if reason is None else Reason(reason),
+        last_message=message,
+    )
+
+
+def seed_from_latest(latest: LatestState) -> MonitorSeed:
+    """Carry a monitor on from its newest stored result."""
+    return MonitorSeed(
+        state=MonitorState(latest.state),
+        failures=0 if latest.ok else latest.attempt + 1,
+        last_check_at=latest.started_at,
+        last_ok=latest.ok,
+        last_latency_ms=latest.latency_ms,
+        last_reason=None if latest.reason is None else Reason(latest.reason),
+        last_message=latest.message,
+    )
 
 
 def status_dict(status: MonitorStatus) -> dict[str, Any]:
@@ -32,9 +93,6 @@ def status_dict(status: MonitorStatus) -> dict[str, Any]:
     }
 
 
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
 def resident_bytes() -> int:
     """This process's resident memory, from ``/proc`` (0 where there is none)."""
     try:
@@ -45,19 +103,37 @@ def resident_bytes() -> int:
 
 
 class ShardActor:
-    """Runs the checks of the monitors the Coordinator places here.
+    """Runs the checks of the monitors the Coordinator assigns to this shard.
 
     Ray runs async actors on uvloop when it is installed, the loop the engine
     is built for. Results leave in msgpack batches for the Storage and Alert
     actors; while those are backed up, the scheduler holds.
+
+    A shard boots itself, whether it is new or Ray has just restarted it
+    after a crash:
+
+    1. Join the Coordinator, which records this incarnation.
+    2. Read the monitors assigned to this shard page by page, each with its
+       newest stored state, and start them.
+    3. Changes the Coordinator sends meanwhile win over the pages: a monitor
+       put or removed during the boot is skipped when its page arrives.
     """
 
     def __init__(
-        self, name: str, storage: Any, alert: Any, max_in_flight: int = 1000
+        self,
+        name: str,
+        coordinator: Any,
+        storage: Any,
+        alert: Any,
+        max_in_flight: int = 1000,
     ) -> None:
         self._name = name
+        self._coordinator = coordinator
         self._storage = storage
         self._alert = alert
+        self._incarnation = secrets.token_hex(8)
+        self._started_at = time.time()
+        self._node = str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
         self._batcher = ResultBatcher(
             self._deliver, on_pressure=self._pressure, name=f"shard {name}"
         )
@@ -66,40 +142,101 @@ class ShardActor:
             on_result=self._batcher.add,
             shard=name,
         )
+        self._touched: set[str] | None = set()
+        self._assigned = 0
+        self._loaded = 0
+        self._booted = asyncio.Event()
+        self._boot_task = asyncio.get_running_loop().create_task(self._boot())
 
-    async def start(self) -> str:
+    async def _boot(self) -> None:
         await self._scheduler.start()
-        return self._name
+        failures = 0
+        while True:
+            try:
+                await self._load_assignment()
+                break
+            except Exception:
+                delay = BOOT_RETRY_DELAYS[min(failures, len(BOOT_RETRY_DELAYS) - 1)]
+                failures += 1
+                logger.warning(
+                    "loading the monitors of shard=%s failed; again in %.1fs",
+                    self._name,
+                    delay,
+                    exc_info=True,
+                )
+                await asyncio.sleep(delay)
+        self._touched = None
+        self._booted.set()
+        logger.info(
+            "shard=%s incarnation=%s runs %d monitors",
+            self._name,
+            self._incarnation,
+            len(self._scheduler),
+        )
 
-    async def close(self) -> None:
-        """Stop checking, then deliver every result still held."""
+    async def _load_assignment(self) -> None:
+        handle = ray.get_runtime_context().current_actor
+        await self._coordinator.join.remote(self._name, handle, self._incarnation)
+        cursor: int | None = 0
+        while cursor is not None:
+            page, cursor, total = await self._coordinator.assignment.remote(
+                self._name, cursor, BOOT_PAGE
+            )
+            self._assigned = total
+            touched = self._touched if self._touched is not None else set()
+            wanted = [item for item in page if item[0] not in touched]
+            latest = await self._storage.latest_states.remote(
+                [monitor_id for monitor_id, _ in wanted]
+            )
+            seeds = {
+                monitor_id: seed_from_latest(LatestState(*state))
+                for monitor_id, state in latest.items()
+            }
+            await self._put_all(wanted, seeds, during_boot=True)
+            self._loaded += len(page)
+
+    async def ready(self) -> bool:
+        """Wait until the shard has loaded its monitors; True once it has."""
+        await self._booted.wait()
+        return True
+
+    async def close(self) -> int:
+        """Stop checking, then deliver every result still held.
+
+        Returns how many results this shard delivered since it started.
+        """
+        self._boot_task.cancel()
         await self._scheduler.close()
         await self._batcher.flush()
+        return self._batcher.delivered
 
-    async def put_many(self, definitions: list[dict[str, Any]]) -> list[str]:
-        """Add or update monitors; returns the ids that could not be run.
+    async def put_many(
+        self,
+        definitions: list[tuple[str, str]],
+        seeds: dict[str, SeedWire] | None = None,
+    ) -> list[str]:
+        """Add or update monitors given as ``(id, definition text)``.
 
-        Definitions come validated from the Coordinator; one that no longer
-        validates here (a check kind missing on this node) is skipped and
-        logged rather than failing the rest.
+        ``seeds`` carries on monitors that ran elsewhere. Returns the ids that
+        could not be run: definitions come validated from the Coordinator, so
+        one that no longer validates here (a check kind missing on this node)
+        is logged and skipped rather than failing the rest.
         """
-        refused: list[str] = []
-        for definition in definitions:
-            try:
-                self._put(definition)
-            except ValidationError as exc:
-                logger.error(
-                    "cannot run monitor=%s shard=%s: %s",
-                    definition.get("id"),
-                    self._name,
-                    exc,
-                )
-                refused.append(str(definition.get("id")))
-            await asyncio.sleep(0)
-        return refused
+        carried = {i: seed_from_wire(wire) for i, wire in (seeds or {}).items()}
+        return await self._put_all(definitions, carried, during_boot=False)
 
-    async def put(self, definition: dict[str, Any]) -> None:
-        self._put(definition)
+    async def remove_many(self, monitor_ids: list[str]) -> dict[str, SeedWire]:
+        """Stop running these monitors; returns where each removed one stood."""
+        removed: dict[str, SeedWire] = {}
+        for count, monitor_id in enumerate(monitor_ids, 1):
+            if self._touched is not None:
+                self._touched.add(monitor_id)
+            if monitor_id in self._scheduler:
+                removed[monitor_id] = seed_to_wire(self._scheduler.snapshot(monitor_id))
+                self._scheduler.remove(monitor_id)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return removed
 
     async def record_ping(
         self, token: str, ok: bool, message: str, duration_ms: float | None
@@ -109,45 +246,85 @@ class ShardActor:
             token, ok=ok, message=message, duration_ms=duration_ms
         )
 
-    async def remove(self, monitor_id: str) -> bool:
-        if monitor_id not in self._scheduler:
-            return False
-        self._scheduler.remove(monitor_id)
-        return True
+    async def monitor_ids(self) -> list[str]:
+        return self._scheduler.monitor_ids()
 
     async def statuses(
         self, monitor_ids: list[str] | None = None
     ) -> list[dict[str, Any]]:
         ids = monitor_ids if monitor_ids is not None else self._scheduler.monitor_ids()
-        return [
-            status_dict(self._scheduler.status(monitor_id))
-            for monitor_id in ids
-            if monitor_id in self._scheduler
-        ]
+        found: list[dict[str, Any]] = []
+        for count, monitor_id in enumerate(ids, 1):
+            if monitor_id in self._scheduler:
+                found.append(status_dict(self._scheduler.status(monitor_id)))
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return found
 
     async def stats(self) -> dict[str, Any]:
         stats = self._scheduler.stats()
         return {
             "shard": self._name,
+            "incarnation": self._incarnation,
+            "started_at": self._started_at,
+            "node": self._node,
+            "pid": os.getpid(),
+            "memory_bytes": resident_bytes(),
+            "booted": self._booted.is_set(),
+            "assigned": self._assigned,
+            "loaded": self._loaded,
             "monitors": stats.monitors,
             "in_flight": stats.in_flight,
+            "max_in_flight": stats.max_in_flight,
+            "ready": stats.ready,
             "checks_done": stats.checks_done,
+            "checks_failed": stats.checks_failed,
             "checks_per_second": stats.checks_per_second,
             "lateness_p50_ms": stats.lateness_p50_ms,
             "lateness_p99_ms": stats.lateness_p99_ms,
+            "lateness_buckets": list(LATENESS_BUCKETS),
+            "lateness_counts": list(stats.lateness_counts),
+            "lateness_sum": stats.lateness_sum,
+            "overruns": stats.overruns,
+            "abandoned": stats.abandoned,
             "held": self._scheduler.held,
             "undelivered": len(self._batcher),
-            "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
-            "pid": os.getpid(),
-            "memory_bytes": resident_bytes(),
+            "delivered": self._batcher.delivered,
+            "delivery_retries": self._batcher.retries,
         }
 
-    def _put(self, definition: dict[str, Any]) -> None:
+    async def _put_all(
+        self,
+        definitions: Iterable[tuple[str, str]],
+        seeds: dict[str, MonitorSeed],
+        *,
+        during_boot: bool,
+    ) -> list[str]:
+        refused: list[str] = []
+        touched = self._touched
+        for count, (monitor_id, text) in enumerate(definitions, 1):
+            if touched is not None:
+                if during_boot and monitor_id in touched:
+                    continue
+                if not during_boot:
+                    touched.add(monitor_id)
+            try:
+                self._put(json.loads(text), seeds.get(monitor_id))
+            except ValidationError as exc:
+                logger.error(
+                    "cannot run monitor=%s shard=%s: %s", monitor_id, self._name, exc
+                )
+                refused.append(monitor_id)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return refused
+
+    def _put(self, definition: dict[str, Any], seed: MonitorSeed | None) -> None:
         monitor = monitor_from_dict(definition)
         if monitor.id in self._scheduler:
             self._scheduler.update(monitor)
         else:
-            self._scheduler.add(monitor)
+            self._scheduler.add(monitor, seed)
 
     async def _deliver(self, batch: bytes) -> None:
         await asyncio.gather(

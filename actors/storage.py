@@ -21,6 +21,10 @@ class StorageActor:
     Results arrive as msgpack batches and are written idempotently, so a
     batch delivered twice after a retry is stored once. Retention runs in
     the background every hour.
+
+    The store opens when the actor starts, before any call is served, and
+    again by itself when Ray restarts the actor after a crash: a write that
+    was cut off was never committed, and its sender delivers it again.
     """
 
     def __init__(self, url: str, retention_days: float) -> None:
@@ -28,46 +32,59 @@ class StorageActor:
         self._retention_days = retention_days
         self._store: Store | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._opening = asyncio.get_running_loop().create_task(self._open())
+
+    async def _open(self) -> Store:
+        store = open_store(self._url, progress=_report_migration)
+        await store.open()
+        self._store = store
+        self._retention = asyncio.get_running_loop().create_task(self._keep_tidy())
+        return store
+
+    async def _ready(self) -> Store:
+        if self._store is not None:
+            return self._store
+        return await asyncio.shield(self._opening)
 
     async def start(self) -> int:
-        """Open the store (applying migrations); returns its schema version."""
-        self._store = open_store(self._url, progress=_report_migration)
-        await self._store.open()
-        self._retention = asyncio.get_running_loop().create_task(self._keep_tidy())
-        return self._store.schema_version()
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            raise RuntimeError("the storage actor has not been started")
-        return self._store
+        """Wait until the store is open (migrations applied); its schema version."""
+        return (await self._ready()).schema_version()
 
     async def close(self) -> None:
         if self._retention is not None:
             self._retention.cancel()
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
+        store = await self._ready()
+        self._store = None
+        await store.close()
 
     async def write_result_batch(self, batch: bytes) -> int:
-        return await self.store.write_results(unpack_results(batch))
+        store = await self._ready()
+        return await store.write_results(unpack_results(batch))
 
     async def write_state_changes(self, changes: list[dict[str, Any]]) -> None:
-        await self.store.write_state_changes(
-            [StateChange.from_dict(change) for change in changes]
-        )
+        store = await self._ready()
+        await store.write_state_changes([StateChange.from_dict(c) for c in changes])
 
     async def write_events(self, events: list[dict[str, Any]]) -> None:
-        await self.store.write_events([Event.from_dict(event) for event in events])
+        store = await self._ready()
+        await store.write_events([Event.from_dict(event) for event in events])
 
     async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
-        await self.store.put_monitors(definitions)
+        await (await self._ready()).put_monitors(definitions)
 
     async def delete_monitor(self, monitor_id: str) -> bool:
-        return await self.store.delete_monitor(monitor_id)
+        return await (await self._ready()).delete_monitor(monitor_id)
 
     async def list_monitors(self) -> list[dict[str, Any]]:
-        return await self.store.list_monitors()
+        return await (await self._ready()).list_monitors()
+
+    async def catalogue(self, after: str | None, limit: int) -> list[tuple[str, str]]:
+        return await (await self._ready()).catalogue(after=after, limit=limit)
+
+    async def latest_states(self, monitor_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Each monitor's newest state as a plain tuple (``LatestState``'s fields)."""
+        found = await (await self._ready()).latest_states(monitor_ids)
+        return {monitor_id: tuple(state) for monitor_id, state in found.items()}
 
     async def results(
         self,
@@ -76,28 +93,25 @@ class StorageActor:
         until: float | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        found = await self.store.results(
-            monitor_id, since=since, until=until, limit=limit
-        )
+        store = await self._ready()
+        found = await store.results(monitor_id, since=since, until=until, limit=limit)
         return [result.to_dict() for result in found]
 
     async def events(
         self, after: str | None, monitor_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        found = await self.store.events(after=after, monitor_id=monitor_id, limit=limit)
+        store = await self._ready()
+        found = await store.events(after=after, monitor_id=monitor_id, limit=limit)
         return [event.to_dict() for event in found]
 
-    async def latest_results(self) -> dict[str, dict[str, Any]]:
-        latest = await self.store.latest_results()
-        return {monitor_id: result.to_dict() for monitor_id, result in latest.items()}
-
     async def enforce_retention(self) -> int:
-        return await self.store.enforce_retention(self._retention_days)
+        return await (await self._ready()).enforce_retention(self._retention_days)
 
     async def _keep_tidy(self) -> None:
         while True:
             try:
-                removed = await self.store.enforce_retention(self._retention_days)
+                store = await self._ready()
+                removed = await store.enforce_retention(self._retention_days)
                 if removed:
                     logger.info("retention removed %d rows", removed)
             except Exception:

@@ -16,6 +16,8 @@ MONITOR_UPDATED = "monitor_updated"
 MONITOR_DELETED = "monitor_deleted"
 MONITOR_PAUSED = "monitor_paused"
 MONITOR_RESUMED = "monitor_resumed"
+# Many monitors created or updated by one apply, told in one event.
+MONITORS_APPLIED = "monitors_applied"
 
 
 @dataclass(frozen=True, slots=True)

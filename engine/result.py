@@ -74,7 +74,12 @@ class Observation:
 
 @dataclass(slots=True)
 class CheckResult:
-    """One finished check of one monitor, as the scheduler emits it."""
+    """One finished check of one monitor, as the scheduler emits it.
+
+    ``previous_state`` is set only on a result that changed the monitor's
+    state, and says what the state was before; receivers find the state
+    changes in a batch without remembering every monitor's state themselves.
+    """
 
     monitor_id: str
     started_at: float
@@ -88,6 +93,7 @@ class CheckResult:
     lateness_ms: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    previous_state: MonitorState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,11 +109,15 @@ class CheckResult:
             "lateness_ms": self.lateness_ms,
             "phases": self.phases,
             "details": self.details,
+            "previous_state": None
+            if self.previous_state is None
+            else str(self.previous_state),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
         reason = data.get("reason")
+        previous = data.get("previous_state")
         return cls(
             monitor_id=data["monitor_id"],
             started_at=data["started_at"],
@@ -121,6 +131,7 @@ class CheckResult:
             lateness_ms=data.get("lateness_ms", 0.0),
             phases=dict(data.get("phases", {})),
             details=dict(data.get("details", {})),
+            previous_state=None if previous is None else MonitorState(previous),
         )
 
 

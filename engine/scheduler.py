@@ -9,6 +9,7 @@ monitor, and one driver task with a heap of due times does all the timing.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import heapq
 import logging
@@ -32,7 +33,9 @@ from engine.result import CheckFailure, CheckResult, MonitorState, Reason
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
+    "LATENESS_BUCKETS",
     "LatencyRingView",
+    "MonitorSeed",
     "MonitorStatus",
     "ResultSink",
     "Scheduler",
@@ -59,6 +62,31 @@ GROUPING: Final = 0.001
 MAX_SLEEP: Final = 1.0
 
 LATENESS_SAMPLES: Final = 8192
+
+# Upper bounds, in seconds, of the lateness histogram every shard keeps from
+# its start: fine below a second, where a healthy shard lives, and coarse
+# above it. The last bucket (beyond 60 s) has no bound.
+LATENESS_BUCKETS: Final = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 RATE_WINDOW: Final = 10.0
 INITIAL_CAPACITY: Final = 1024
 INTERNAL_LOG_EVERY: Final = 300.0
@@ -124,12 +152,34 @@ class MonitorStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorSeed:
+    """Where a monitor stood when it left a shard, to carry on from elsewhere.
+
+    A shard that restarts, or takes over a monitor from another shard, seeds
+    it with this so the monitor keeps its state (a DOWN monitor stays DOWN
+    rather than starting again from UNKNOWN) and its last result shows.
+    """
+
+    state: MonitorState
+    failures: int = 0
+    last_check_at: float | None = None
+    last_ok: bool | None = None
+    last_latency_ms: float | None = None
+    last_reason: Reason | None = None
+    last_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SchedulerStats:
     """How a shard is keeping up.
 
     ``lateness`` is how long after its due time a check started, over the
-    last ``LATENESS_SAMPLES`` checks; ``overruns`` counts beats skipped
-    because a monitor's previous check ran (or waited) past its next one.
+    last ``LATENESS_SAMPLES`` checks; ``lateness_counts`` is a histogram of
+    every start since the shard began, one count per bound of
+    ``LATENESS_BUCKETS`` plus one beyond the last, and ``lateness_sum`` their
+    total in seconds. ``overruns`` counts beats skipped because a monitor's
+    previous check ran (or waited) past its next one; ``abandoned`` counts
+    checks that ignored cancellation and were left behind.
     """
 
     monitors: int
@@ -137,10 +187,14 @@ class SchedulerStats:
     max_in_flight: int
     ready: int
     checks_done: int
+    checks_failed: int
     checks_per_second: float
     lateness_p50_ms: float
     lateness_p99_ms: float
+    lateness_counts: tuple[int, ...]
+    lateness_sum: float
     overruns: int
+    abandoned: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +223,7 @@ class _Run:
     deadline_ms: int = 0
     task: asyncio.Task[CheckResult | None] | None = None
     timed_out: bool = False
+    abandoned: bool = False
 
 
 def retry_delay(retry_interval: float, failures: int, interval: float) -> float:
@@ -281,7 +336,11 @@ class Scheduler:
         self._held = False
 
         self._checks_done = 0
+        self._checks_failed = 0
         self._overruns = 0
+        self._abandoned = 0
+        self._lateness_counts = [0] * (len(LATENESS_BUCKETS) + 1)
+        self._lateness_sum = 0.0
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=16)
         self._lateness = np.zeros(LATENESS_SAMPLES, np.float32)
         self._lateness_count = 0
@@ -307,8 +366,12 @@ class Scheduler:
         assert monitor is not None
         return monitor
 
-    def add(self, monitor: Monitor) -> None:
-        """Start owning ``monitor``; it first runs at its phase (``run_phase``)."""
+    def add(self, monitor: Monitor, seed: MonitorSeed | None = None) -> None:
+        """Start owning ``monitor``; it first runs at its phase (``run_phase``).
+
+        ``seed`` carries on a monitor that ran elsewhere before: its state,
+        failure count and last result. Without one the monitor starts UNKNOWN.
+        """
         self._refuse_when_closed()
         if monitor.id in self._slots:
             raise ValueError(f"monitor {monitor.id!r} is already in this shard")
@@ -323,10 +386,13 @@ class Scheduler:
         self._last_reason[slot] = 0
         self._stage[slot] = _IDLE
         self._rings.reset(slot)
+        if seed is not None:
+            self._seed(slot, seed)
         if not monitor.enabled:
             self._state[slot] = _PAUSED
             return
-        self._state[slot] = _UNKNOWN
+        if seed is None or seed.state in (MonitorState.PAUSED, MonitorState.UNKNOWN):
+            self._state[slot] = _UNKNOWN
         now = self._clock()
         due = self._irregular_due(monitor, now)
         if due is None:
@@ -371,6 +437,33 @@ class Scheduler:
             anchor = int(self._due_ms[slot]) / 1000 - old.interval
             due = max(now, anchor + monitor.interval)
         self._schedule(slot, due)
+
+    def snapshot(self, monitor_id: str) -> MonitorSeed:
+        """Where a monitor stands now, to seed it elsewhere with ``add``."""
+        status = self.status(monitor_id)
+        return MonitorSeed(
+            state=status.state,
+            failures=status.consecutive_failures,
+            last_check_at=status.last_check_at,
+            last_ok=status.last_ok,
+            last_latency_ms=status.last_latency_ms,
+            last_reason=status.last_reason,
+            last_message=status.last_message,
+        )
+
+    def _seed(self, slot: int, seed: MonitorSeed) -> None:
+        self._state[slot] = _STATE_CODE[seed.state]
+        self._failures[slot] = max(0, seed.failures)
+        if seed.last_check_at is not None:
+            self._last_check[slot] = seed.last_check_at
+        if seed.last_latency_ms is not None:
+            self._last_latency[slot] = seed.last_latency_ms
+        if seed.last_ok is not None:
+            self._last_ok[slot] = int(seed.last_ok)
+        if seed.last_reason is not None:
+            self._last_reason[slot] = _REASON_CODE[seed.last_reason]
+        if seed.last_message:
+            self._messages[slot] = seed.last_message[:MESSAGE_LIMIT]
 
     def remove(self, monitor_id: str) -> Monitor:
         """Stop owning a monitor at once; a check in flight is cancelled unseen."""
@@ -469,10 +562,14 @@ class Scheduler:
             max_in_flight=self._max_in_flight,
             ready=ready,
             checks_done=self._checks_done,
+            checks_failed=self._checks_failed,
             checks_per_second=rate,
             lateness_p50_ms=p50,
             lateness_p99_ms=p99,
+            lateness_counts=tuple(self._lateness_counts),
+            lateness_sum=self._lateness_sum,
             overruns=self._overruns,
+            abandoned=self._abandoned,
         )
 
     # Flow control ---------------------------------------------------------
@@ -691,16 +788,56 @@ class Scheduler:
         return task
 
     def _sweep_deadlines(self, now_ms: int) -> None:
-        """Cancel the checks that outlived their monitor's timeout and grace."""
+        """Cancel the checks that outlived their monitor's timeout and grace.
+
+        A check still running ``CANCEL_GRACE`` after its cancellation ignores
+        it; it is abandoned (see ``_abandon``) so it cannot hold a place among
+        the checks in flight for ever.
+        """
         deadlines = self._deadlines
         while deadlines and deadlines[0] >> _SLOT_BITS <= now_ms:
             key = heapq.heappop(deadlines)
             run = self._runs.get(key & _SLOT_MASK)
             if run is None or run.deadline_ms != key >> _SLOT_BITS:
                 continue
-            if run.task is not None and not run.task.done():
-                run.timed_out = True
-                run.task.cancel()
+            if run.task is None or run.task.done():
+                continue
+            if run.timed_out:
+                self._abandon(run)
+                continue
+            run.timed_out = True
+            run.task.cancel()
+            run.deadline_ms += int(CANCEL_GRACE * 1000)
+            heapq.heappush(deadlines, (run.deadline_ms << _SLOT_BITS) | run.slot)
+
+    def _abandon(self, run: _Run) -> None:
+        """Give up on a check that will not end: fail it and free its place.
+
+        The monitor is reported as timed out, but is not checked again until
+        the stuck task does end, so that its checks still never overlap; the
+        rest of the shard carries on.
+        """
+        run.abandoned = True
+        self._abandoned += 1
+        self._in_flight -= 1
+        monitor = self._monitors[run.slot]
+        if monitor is None or self._generation[run.slot] != run.generation:
+            return
+        self._log.error(
+            "check ignored its cancellation and was abandoned monitor=%s kind=%s",
+            monitor.id,
+            monitor.kind,
+        )
+        message = (
+            f"no answer within {format_duration(monitor.timeout)}; the check "
+            "ignored cancellation and is still running"
+        )
+        begin = time.perf_counter() - (monitor.timeout + BACKSTOP_GRACE)
+        result = _failed(monitor, time.time(), begin, Reason.TIMEOUT, message)
+        if self._state[run.slot] != _PAUSED:
+            self._record(run.slot, monitor, result, self._clock(), schedule=False)
+        if self._ready:
+            self._poke()
 
     def _schedule(self, slot: int, due: float) -> None:
         if self._stopping:
@@ -747,7 +884,7 @@ class Scheduler:
         result.lateness_ms = lateness * 1000
 
         slot = run.slot
-        if self._generation[slot] != run.generation:
+        if self._generation[slot] != run.generation or run.abandoned:
             return None
         self._stage[slot] = _IDLE
         if self._state[slot] == _PAUSED:
@@ -844,14 +981,20 @@ class Scheduler:
         )
 
     def _record(
-        self, slot: int, monitor: Monitor, result: CheckResult, due: float
+        self,
+        slot: int,
+        monitor: Monitor,
+        result: CheckResult,
+        due: float,
+        *,
+        schedule: bool = True,
     ) -> None:
         """Apply a finished check to the monitor's state, then report it.
 
         1. Work out the new state and failure count (see the class docs).
         2. Store the result in the slot's arrays and the latency ring.
-        3. Schedule the next run: a retry after the backoff while PENDING,
-           otherwise the monitor's regular schedule.
+        3. Schedule the next run (unless ``schedule`` is off): a retry after
+           the backoff while PENDING, otherwise the regular schedule.
         4. Hand the result to the sinks and log it.
         """
         old_code = int(self._state[slot])
@@ -865,6 +1008,8 @@ class Scheduler:
             retry = result.retryable and old_code != _DOWN
             new_code = _PENDING if retry and failures <= monitor.retries else _DOWN
         result.state = _STATES[new_code]
+        if new_code != old_code:
+            result.previous_state = _STATES[old_code]
 
         self._state[slot] = new_code
         self._failures[slot] = failures
@@ -879,13 +1024,14 @@ class Scheduler:
             assert result.reason is not None
             self._last_reason[slot] = _REASON_CODE[result.reason]
             self._messages[slot] = result.message[:MESSAGE_LIMIT]
+            self._checks_failed += 1
         self._checks_done += 1
 
         now = self._clock()
-        if new_code == _PENDING:
+        if schedule and new_code == _PENDING:
             delay = retry_delay(monitor.retry_interval, failures, monitor.interval)
             self._schedule(slot, now + delay)
-        else:
+        elif schedule:
             self._schedule(slot, self._regular_due(monitor, due, now))
 
         if self._log.isEnabledFor(logging.DEBUG):
@@ -981,7 +1127,8 @@ class Scheduler:
         This runs as a done callback rather than in the task, because a task
         cancelled before its first step never runs its own ``finally``.
         """
-        self._in_flight -= 1
+        if not run.abandoned:
+            self._in_flight -= 1
         slot = run.slot
         if self._runs.get(slot) is run:
             del self._runs[slot]
@@ -1056,6 +1203,8 @@ class Scheduler:
     def _note_lateness(self, lateness: float) -> None:
         self._lateness[self._lateness_count % LATENESS_SAMPLES] = lateness * 1000
         self._lateness_count += 1
+        self._lateness_counts[bisect.bisect_left(LATENESS_BUCKETS, lateness)] += 1
+        self._lateness_sum += lateness
 
     def _refuse_when_closed(self) -> None:
         if self._stopping:

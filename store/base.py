@@ -143,6 +143,16 @@ class Store(ABC):
         """Every definition, ordered by id, optionally only those matching."""
 
     @abstractmethod
+    async def catalogue(
+        self, *, after: str | None = None, limit: int = 10_000
+    ) -> list[tuple[str, str]]:
+        """A page of ``(id, definition text)`` ordered by id, ids above ``after``.
+
+        The text is the definition as ``definition_text`` wrote it. Reading a
+        large catalogue page by page keeps each answer small.
+        """
+
+    @abstractmethod
     async def write_results(self, results: list[CheckResult]) -> int:
         """Keep results; how many were new.
 
@@ -164,6 +174,14 @@ class Store(ABC):
     @abstractmethod
     async def latest_results(self) -> dict[str, CheckResult]:
         """The newest result of every monitor that has one, by monitor id."""
+
+    @abstractmethod
+    async def latest_states(self, monitor_ids: list[str]) -> dict[str, LatestState]:
+        """Where each of these monitors stood at its newest result, by id.
+
+        Monitors without a result are left out. This is what a shard needs to
+        carry a monitor on after a restart, without the result's details.
+        """
 
     @abstractmethod
     async def write_state_changes(self, changes: list[StateChange]) -> None:
@@ -204,6 +222,18 @@ class Store(ABC):
         Rows go in small batches so queued writes get in between them.
         Returns how many rows were deleted.
         """
+
+
+class LatestState(NamedTuple):
+    """The fields of a monitor's newest result that say where it stands."""
+
+    state: str
+    started_at: float
+    ok: bool
+    latency_ms: float
+    reason: str | None
+    message: str
+    attempt: int
 
 
 class MonitorRow(NamedTuple):
@@ -280,6 +310,16 @@ def to_json(place: str, value: Any) -> str:
         raise ValueError(f"{place}: cannot be stored as JSON: {exc}") from exc
 
 
+def definition_text(definition: Mapping[str, Any]) -> str:
+    """A definition as the store keeps it: compact JSON, keys in their order.
+
+    Definitions normalised by the monitor model (``Monitor.to_dict``) list
+    their fields in one order, so two equal ones have the same text and the
+    catalogue can compare definitions as text.
+    """
+    return json.dumps(definition, separators=(",", ":"), allow_nan=False)
+
+
 def monitor_row(place: str, definition: object) -> MonitorRow:
     """Check the fields the store indexes and encode the definition.
 
@@ -306,8 +346,15 @@ def monitor_row(place: str, definition: object) -> MonitorRow:
         kind=kind,
         enabled=enabled,
         tags=to_json(f"{place}.tags", list(tags)),
-        definition=to_json(place, definition),
+        definition=_definition_text(place, definition),
     )
+
+
+def _definition_text(place: str, definition: Mapping[str, Any]) -> str:
+    try:
+        return definition_text(definition)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{place}: cannot be stored as JSON: {exc}") from exc
 
 
 def check_result(place: str, result: CheckResult) -> None:

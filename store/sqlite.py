@@ -36,6 +36,7 @@ from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
 from store.base import (
     SECONDS_PER_DAY,
+    LatestState,
     MigrationProgress,
     SchemaTooNewError,
     Store,
@@ -231,6 +232,15 @@ class SqliteStore(Store):
             functools.partial(_list_monitors, kind=kind, tag=tag, enabled=enabled)
         )
 
+    async def catalogue(
+        self, *, after: str | None = None, limit: int = 10_000
+    ) -> list[tuple[str, str]]:
+        if after is not None and not isinstance(after, str):
+            raise ValueError(f"after: must be a monitor id or None, got {after!r}")
+        return await self._read(
+            functools.partial(_catalogue_page, after, check_limit(limit))
+        )
+
     async def write_results(self, results: list[CheckResult]) -> int:
         check_list("results", results)
         if not results:
@@ -256,6 +266,12 @@ class SqliteStore(Store):
 
     async def latest_results(self) -> dict[str, CheckResult]:
         return await self._read(_latest_results)
+
+    async def latest_states(self, monitor_ids: list[str]) -> dict[str, LatestState]:
+        check_list("monitor_ids", monitor_ids, str)
+        if not monitor_ids:
+            return {}
+        return await self._read(functools.partial(_latest_states, monitor_ids))
 
     async def write_state_changes(self, changes: list[StateChange]) -> None:
         check_list("changes", changes)
@@ -731,6 +747,16 @@ def _list_monitors(
     return [_definition(text) for (text,) in rows]
 
 
+def _catalogue_page(
+    after: str | None, limit: int, connection: sqlite3.Connection
+) -> list[tuple[str, str]]:
+    rows = connection.execute(
+        "SELECT id, definition FROM monitors WHERE id > ? ORDER BY id LIMIT ?",
+        ("" if after is None else after, limit),
+    ).fetchall()
+    return [(monitor_id, text) for monitor_id, text in rows]
+
+
 def _definition(text: str) -> dict[str, Any]:
     definition: dict[str, Any] = json.loads(text)
     return definition
@@ -800,6 +826,26 @@ def _latest_results(connection: sqlite3.Connection) -> dict[str, CheckResult]:
         "ON r.monitor_id = l.monitor_id AND r.started_at = l.started_at"
     )
     return {row[0]: _result(row) for row in rows}
+
+
+def _latest_states(
+    monitor_ids: list[str], connection: sqlite3.Connection
+) -> dict[str, LatestState]:
+    # The ids travel as one JSON parameter, so a page of thousands needs
+    # neither a temporary table nor thousands of placeholders.
+    rows = connection.execute(
+        "SELECT r.monitor_id, r.state, r.started_at, r.ok, r.latency_ms, "
+        "r.reason, r.message, r.attempt "
+        "FROM json_each(?) AS wanted "
+        "CROSS JOIN latest_results AS l ON l.monitor_id = wanted.value "
+        "CROSS JOIN results AS r "
+        "ON r.monitor_id = l.monitor_id AND r.started_at = l.started_at",
+        (json.dumps(monitor_ids),),
+    )
+    return {
+        row[0]: LatestState(row[1], row[2], bool(row[3]), row[4], *row[5:])
+        for row in rows
+    }
 
 
 def _result(row: tuple[Any, ...]) -> CheckResult:

@@ -7,7 +7,7 @@ made to produce on demand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -77,7 +77,9 @@ class BrokenPlatform:
     ) -> list[dict[str, Any]]:
         raise self._fail()
 
-    async def live(self) -> AsyncIterator[dict[str, Any]]:
+    async def live(
+        self, results: Callable[[], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         await asyncio.Event().wait()
         yield {}
 
@@ -95,4 +97,15 @@ class BrokenPlatform:
         return False
 
     async def engine_stats(self) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def apply_monitors(
+        self, definitions: Sequence[Mapping[str, Any]]
+    ) -> list[list[str]]:
+        raise self._fail()
+
+    async def add_shard(self) -> dict[str, Any]:
+        raise self._fail()
+
+    async def remove_shard(self, name: str) -> dict[str, Any]:
         raise self._fail()

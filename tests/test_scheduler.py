@@ -24,7 +24,14 @@ from engine.checks.base import Check, CheckSpec
 from engine.latency import SAMPLES
 from engine.model import Monitor, monitor_from_dict
 from engine.result import CheckFailure, CheckResult, MonitorState, Observation, Reason
-from engine.scheduler import BACKSTOP_GRACE, Scheduler, retry_delay, run_phase
+from engine.scheduler import (
+    BACKSTOP_GRACE,
+    LATENESS_BUCKETS,
+    MonitorSeed,
+    Scheduler,
+    retry_delay,
+    run_phase,
+)
 
 # Scheduling tolerance: a loop on a busy test machine can wake a little late.
 SLACK = 0.1
@@ -142,6 +149,19 @@ class FlakyCheck(ProbeCheck):
         return Observation(latency_ms=1.0)
 
 
+class StubbornCheck(ProbeCheck):
+    """Swallows its cancellation, then waits for the probe's gate anyway."""
+
+    __slots__ = ()
+    kind = "test-stubborn"
+
+    async def work(self, run_number: int) -> Observation:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await self.probe.gate.wait()
+        return Observation(latency_ms=1.0)
+
+
 class GatedCheck(ProbeCheck):
     """Waits until the probe's gate opens."""
 
@@ -153,7 +173,14 @@ class GatedCheck(ProbeCheck):
         return Observation(latency_ms=1.0)
 
 
-for _kind in (ProbeCheck, HangingCheck, BrokenCheck, FlakyCheck, GatedCheck):
+for _kind in (
+    ProbeCheck,
+    HangingCheck,
+    BrokenCheck,
+    FlakyCheck,
+    GatedCheck,
+    StubbornCheck,
+):
     register(_kind)
 
 
@@ -486,6 +513,86 @@ async def test_a_check_that_ignores_its_timeout_is_cut_off_by_the_backstop() -> 
     assert len(shard.results_of("fine")) == 2
     assert [r.reason for r in shard.results_of("stuck")] == [Reason.TIMEOUT] * 2
     assert probe.running == 0
+
+
+async def test_a_check_that_swallows_its_cancellation_is_abandoned_not_waited_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    name, probe = new_probe()
+    async with running_shard(max_in_flight=1) as shard:
+        shard.scheduler.add(
+            monitor("stubborn", "test-stubborn", name, interval=1, timeout="100ms")
+        )
+        shard.scheduler.add(monitor("fine", "test-probe", name, interval=1))
+        with caplog.at_level(logging.ERROR, logger="engine.scheduler"):
+            await eventually(lambda: len(shard.results_of("fine")) >= 2, within=4)
+        stats = shard.scheduler.stats()
+        stuck = shard.results_of("stubborn")
+        probe.gate.set()
+
+    assert stats.abandoned == 1
+    assert len(stuck) == 1
+    assert stuck[0].reason is Reason.TIMEOUT
+    assert "ignored cancellation" in stuck[0].message
+    assert probe.most_at_once_per_monitor["stubborn"] == 1
+    assert any("abandoned" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_seeded_monitor_carries_on_from_its_state() -> None:
+    name, _ = new_probe()
+    seed = MonitorSeed(
+        state=MonitorState.DOWN,
+        failures=3,
+        last_check_at=1000.0,
+        last_ok=False,
+        last_reason=Reason.CONNECT,
+        last_message="refused",
+    )
+    async with running_shard() as shard:
+        shard.scheduler.add(
+            monitor("carried", "test-flaky", name, options={"failures": 1}), seed
+        )
+        before = shard.scheduler.status("carried")
+        still_down = await shard.scheduler.run_once("carried")
+        recovered = await shard.scheduler.run_once("carried")
+
+    assert (before.state, before.last_check_at, before.last_message) == (
+        MonitorState.DOWN,
+        1000.0,
+        "refused",
+    )
+    assert still_down.state is MonitorState.DOWN
+    assert still_down.previous_state is None
+    assert recovered.state is MonitorState.UP
+    assert recovered.previous_state is MonitorState.DOWN
+    assert shard.changes == [("carried", MonitorState.DOWN, MonitorState.UP)]
+
+
+async def test_only_results_that_change_the_state_name_the_state_before() -> None:
+    name, _ = new_probe()
+    async with running_shard() as shard:
+        shard.scheduler.add(monitor("steady", "test-probe", name))
+        first = await shard.scheduler.run_once("steady")
+        second = await shard.scheduler.run_once("steady")
+        snapshot = shard.scheduler.snapshot("steady")
+
+    assert first.previous_state is MonitorState.UNKNOWN
+    assert second.previous_state is None
+    assert snapshot.state is MonitorState.UP
+    assert snapshot.last_latency_ms == second.latency_ms
+
+
+async def test_every_start_lands_in_the_lateness_histogram() -> None:
+    name, _ = new_probe()
+    async with running_shard() as shard:
+        for number in range(5):
+            shard.scheduler.add(monitor(f"timed-{number}", "test-probe", name))
+            await shard.scheduler.run_once(f"timed-{number}")
+        stats = shard.scheduler.stats()
+
+    assert len(stats.lateness_counts) == len(LATENESS_BUCKETS) + 1
+    assert sum(stats.lateness_counts) == 5
+    assert stats.lateness_sum >= 0
 
 
 async def test_check_that_raises_becomes_an_internal_failure_logged_once(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -840,7 +840,9 @@ class Burst(BrokenPlatform):
             self.items.insert(n * 7, {"type": "event", "data": {"id": f"e{n}"}})
         self.sent = asyncio.Event()
 
-    async def live(self) -> AsyncIterator[dict[str, Any]]:
+    async def live(
+        self, results: Callable[[], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         for item in self.items:
             yield item
         self.sent.set()

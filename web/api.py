@@ -16,7 +16,7 @@ from urllib.parse import quote
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 
-from actors.platform import Platform
+from actors.platform import MonitorNotFound, Platform
 from engine.errors import FieldError, ValidationError
 from engine.result import MonitorState
 from web.errors import BadRequest
@@ -29,6 +29,9 @@ PREFIX = "/api/v1"
 
 _STATES = tuple(str(state) for state in MonitorState)
 _LIST_FILTERS = ("tag", "kind", "state", "enabled", "q")
+
+MAX_APPLY = 10_000
+"""The most definitions one apply request may carry; larger sets go in parts."""
 
 
 def monitor_location(monitor_id: str) -> str:
@@ -145,12 +148,105 @@ def api_blueprint(platform: Platform) -> Blueprint:
         )
         return json({"events": found})
 
+    @api.post("/apply")
+    async def apply(request: Request) -> HTTPResponse:
+        Query(request, ())
+        definitions = _apply_body(json_object(request))
+        definitions = [
+            await _restored_for_apply(platform, index, definition)
+            for index, definition in enumerate(definitions)
+        ]
+        outcomes = await platform.apply_monitors(definitions)
+        counts = {outcome: 0 for outcome in ("created", "updated", "unchanged")}
+        for outcome, _ in outcomes:
+            counts[outcome] += 1
+        logger.info(
+            "applied %d monitors: %d created, %d updated",
+            len(outcomes),
+            counts["created"],
+            counts["updated"],
+        )
+        return json(
+            {
+                **counts,
+                "monitors": [
+                    {"id": monitor_id, "outcome": outcome}
+                    for outcome, monitor_id in outcomes
+                ],
+            }
+        )
+
     @api.get("/engine")
     async def engine(request: Request) -> HTTPResponse:
         Query(request, ())
         return json({"shards": await platform.engine_stats()})
 
+    @api.post("/engine/shards")
+    async def add_shard(request: Request) -> HTTPResponse:
+        Query(request, ())
+        added = await platform.add_shard()
+        logger.info("added %s, moving %d monitors", added["shard"], added["moved"])
+        return json(added, status=201)
+
+    @api.delete("/engine/shards/<name:str>")
+    async def remove_shard(request: Request, name: str) -> HTTPResponse:
+        Query(request, ())
+        removed = await platform.remove_shard(name)
+        logger.info("removed %s, moving %d monitors", name, removed["moved"])
+        return json(removed)
+
     return api
+
+
+def _apply_body(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The definitions of an apply request: ``{"monitors": [...]}``."""
+    unknown = sorted(set(body) - {"monitors"})
+    if unknown:
+        raise BadRequest.parameter(
+            unknown[0], "is not a known field; an apply body has only monitors"
+        )
+    definitions = body.get("monitors")
+    if not isinstance(definitions, list):
+        raise BadRequest.parameter("monitors", "must be a list of definitions")
+    if len(definitions) > MAX_APPLY:
+        raise BadRequest.parameter(
+            "monitors",
+            f"must hold at most {MAX_APPLY} definitions, got {len(definitions)}; "
+            "send larger sets in parts",
+        )
+    problems = [
+        FieldError(f"monitors[{index}]", "must be a monitor definition (an object)")
+        for index, definition in enumerate(definitions)
+        if not isinstance(definition, Mapping)
+    ]
+    if problems:
+        raise ValidationError(problems)
+    return [dict(definition) for definition in definitions]
+
+
+async def _restored_for_apply(
+    platform: Platform, index: int, definition: dict[str, Any]
+) -> dict[str, Any]:
+    """A definition with the stored secret wherever its placeholder came back.
+
+    Only a monitor that exists has secrets to restore; for any other the
+    placeholder is an error naming the field.
+    """
+    if not placeholder_errors(definition):
+        return definition
+    monitor_id = definition.get("id")
+    stored: Mapping[str, Any] = {}
+    if isinstance(monitor_id, str):
+        try:
+            stored = await platform.get_monitor(monitor_id)
+        except MonitorNotFound:
+            stored = {}
+    restored, errors = restore_secrets(definition, stored)
+    if errors:
+        raise ValidationError(
+            [FieldError(f"monitors[{index}].{e.field}", e.problem) for e in errors]
+        )
+    return restored
 
 
 def _check_same_id(monitor_id: str, definition: Mapping[str, Any]) -> None:

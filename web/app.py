@@ -12,18 +12,19 @@ from typing import Any
 
 import socketio
 from sanic import HTTPResponse, Request, Sanic
-from sanic.response import json, text
+from sanic.response import json, raw, text
 
 from actors.platform import Platform
 from engine.heartbeats import MAX_MESSAGE, BadPing, read_ping
+from web import metrics
 from web.api import api_blueprint
 from web.errors import error_response, install_error_handlers
 from web.live import LiveHub
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
-"""The largest request body accepted; one monitor definition is far smaller."""
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""The largest request body accepted: room for an apply of thousands of monitors."""
 
 
 def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
@@ -79,6 +80,11 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
         if not ready:
             return error_response(503, "the platform is not ready")
         return json({"status": "ready"})
+
+    @app.get("/metrics")
+    async def prometheus(request: Request) -> HTTPResponse:
+        exposition = metrics.render(await platform.engine_stats())
+        return raw(exposition.encode(), content_type=metrics.CONTENT_TYPE)
 
     async def push(
         request: Request, token: str, status: str | None = None

@@ -17,7 +17,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import json
 
-from actors.platform import MonitorExists, MonitorNotFound
+from actors.platform import MonitorExists, MonitorNotFound, ShardNotFound
 from engine.errors import FieldError, ValidationError
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def install_error_handlers(app: Sanic[Any, Any]) -> None:
 
     app.error_handler.add(ValidationError, invalid)
     app.error_handler.add(MonitorNotFound, not_found)
+    app.error_handler.add(ShardNotFound, not_found)
     app.error_handler.add(MonitorExists, exists)
     app.error_handler.add(ApiError, refused)
     app.error_handler.add(SanicException, framework)

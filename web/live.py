@@ -104,7 +104,9 @@ class LiveHub:
         self._unreported = 0
         self._last_report = -math.inf
 
+        self._clients = 0
         sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
         sio.on("subscribe", self._on_subscribe)
         sio.on("unsubscribe", self._on_unsubscribe)
 
@@ -133,7 +135,7 @@ class LiveHub:
         failures = 0
         while True:
             try:
-                async for item in self._platform.live():
+                async for item in self._platform.live(self._watched):
                     failures = 0
                     self._offer(item)
             except Exception:
@@ -144,6 +146,10 @@ class LiveHub:
             failures += 1
             logger.info("reading the live feed again in %.1fs", delay)
             await asyncio.sleep(delay)
+
+    def _watched(self) -> bool:
+        """Whether any client is connected: results are read only if so."""
+        return self._clients > 0
 
     def _offer(self, item: Any) -> None:
         """Queue one update from the feed, or drop it if it is a result too many."""
@@ -242,7 +248,11 @@ class LiveHub:
         rooms = [monitor_room(m) for m in wanted] if wanted else [ALL_ROOM]
         for room in rooms:
             await self._sio.enter_room(sid, room)
+        self._clients += 1
         logger.debug("live client %s joined %s", sid, ", ".join(rooms))
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._clients = max(0, self._clients - 1)
 
     async def _on_subscribe(self, sid: str, data: Any) -> dict[str, Any]:
         monitor_id = _monitor_of(data)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -41,6 +42,7 @@ from web.server import start_gateway
 logger = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 10.0
+LOAD_REPORT_EVERY = 2.0
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -377,7 +379,7 @@ async def serve_until_stopped(
         loop.add_signal_handler(signum, stop.set)
 
     print(f"-- starting the platform ({settings.shards} shards)", flush=True)
-    platform = await RayPlatform.start(settings)
+    platform = await RayPlatform.start(settings, progress=LoadReport())
     try:
         gateway = await start_gateway(create_app(platform), host, port)
     except OSError as exc:
@@ -420,6 +422,32 @@ async def apply_file(monitors: list[Monitor], url: str) -> int:
         )
         print(f"{label:<9} {len(ids):>6}  {shown}".rstrip())
     return 0
+
+
+class LoadReport:
+    """Prints how far the shards are in loading the stored monitors.
+
+    A line every ``LOAD_REPORT_EVERY`` seconds while there is something to
+    load, and one when it is done; nothing for an empty store.
+    """
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+        self._printed = -math.inf
+        self._finished = False
+
+    def __call__(self, loaded: int, total: int) -> None:
+        now = time.monotonic()
+        if total == 0 or self._finished:
+            return
+        self._finished = loaded >= total
+        if not self._finished and now - self._printed < LOAD_REPORT_EVERY:
+            return
+        self._printed = now
+        print(
+            f"-- loading monitors: {loaded:,} of {total:,} ({now - self._began:.0f}s)",
+            flush=True,
+        )
 
 
 def report_applied(done: int, total: int) -> None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from engine.errors import ValidationError
-from engine.model import monitor_from_dict, slugify
+from engine.model import slugify
 from sdk.errors import (
     BadRequest,
     Conflict,
@@ -29,19 +29,11 @@ from sdk.errors import (
     UpcastError,
 )
 from sdk.live import Subscription, ThreadedSubscription
-from web.redact import redact_monitor
 
 logger = logging.getLogger(__name__)
 
 API = "/api/v1"
 DEFAULT_TIMEOUT = 10.0
-
-APPLY_CONCURRENCY = 16
-"""Requests ``AsyncClient.apply`` keeps in flight.
-
-Enough to apply thousands of monitors in seconds, few enough that the
-gateway keeps answering its other clients meanwhile.
-"""
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while ``apply`` works through a list."""
@@ -164,91 +156,62 @@ def _monitors(document: Any) -> list[dict[str, Any]]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One thing ``apply`` must do: create or replace a monitor."""
+APPLY_CHUNK = 2000
+"""Definitions ``apply`` sends per request: about half a megabyte of JSON."""
 
-    index: int
-    monitor_id: str
-    definition: Mapping[str, Any]
-    create: bool
+_SERVER_PLACE = re.compile(r"monitors\[(\d+)\]")
 
 
-def _plan_apply(
-    definitions: Sequence[Mapping[str, Any]], existing: Iterable[Mapping[str, Any]]
-) -> tuple[list[_Step], list[tuple[int, str]]]:
-    """What to create, what to replace and what is the same already.
+def _apply_chunks(
+    definitions: Sequence[Mapping[str, Any]],
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """The definitions in request-sized parts, each with the index it starts at.
 
-    1. Each definition is brought to the form the gateway stores, by the
-       same validation the platform runs; one that does not validate here is
-       sent as it is, for the gateway to judge (it may know kinds this
-       process does not).
-    2. Ids must be unique within the list; every duplicate is reported at
-       once, before anything is sent.
-    3. A definition equal to the stored monitor, compared as the API shows
-       both (secrets redacted), is unchanged. A change to a secret value
-       alone is therefore not seen; change another field with it, or use
-       ``replace_monitor``.
+    Ids must be unique within the whole list, not only within a part, so
+    every duplicate is reported at once, before anything is sent. A
+    definition without an id gets the one the platform will make from its
+    name.
     """
-    stored = {str(m["id"]): _comparable(m) for m in existing}
-    steps: list[_Step] = []
-    same: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
     duplicates: list[tuple[str, str]] = []
     for index, definition in enumerate(definitions):
-        normal = _normal_form(definition)
-        monitor_id = str(normal.get("id") or slugify(str(normal.get("name", ""))))
-        if monitor_id in seen:
-            first = seen[monitor_id]
+        given = definition.get("id")
+        monitor_id = str(given) if given else slugify(str(definition.get("name", "")))
+        first = seen.setdefault(monitor_id, index)
+        if first != index:
             duplicates.append(
                 (
                     f"definitions[{index}].id",
                     f"{monitor_id!r} is already used by definitions[{first}]",
                 )
             )
-            continue
-        seen[monitor_id] = index
-        current = stored.get(monitor_id)
-        if current is None:
-            steps.append(_Step(index, monitor_id, definition, create=True))
-        elif current == _comparable(normal):
-            same.append((index, monitor_id))
-        else:
-            steps.append(_Step(index, monitor_id, definition, create=False))
     if duplicates:
         raise InvalidMonitor(
             f"{len(duplicates)} monitor ids are used more than once", duplicates
         )
-    return steps, same
+    return [
+        (start, [dict(d) for d in definitions[start : start + APPLY_CHUNK]])
+        for start in range(0, len(definitions), APPLY_CHUNK)
+    ]
 
 
-def _normal_form(definition: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return monitor_from_dict(definition).to_dict()
-    except ValidationError:
-        return dict(definition)
+def _apply_call(part: list[dict[str, Any]]) -> _Call:
+    return _Call("POST", f"{API}/apply", body={"monitors": part})
 
 
-def _comparable(monitor: Mapping[str, Any]) -> dict[str, Any]:
-    shown = redact_monitor(monitor)
-    shown.pop("status", None)
-    return shown
+def _applied(report: ApplyReport, document: Any) -> None:
+    for item in document["monitors"]:
+        getattr(report, item["outcome"]).append(item["id"])
 
 
-def _report(
-    total: int,
-    same: list[tuple[int, str]],
-    done: Mapping[int, tuple[str, bool]],
-) -> ApplyReport:
-    by_index: dict[int, tuple[str, str]] = {i: (m, "unchanged") for i, m in same}
-    for index, (monitor_id, created) in done.items():
-        by_index[index] = (monitor_id, "created" if created else "updated")
-    report = ApplyReport()
-    for index in range(total):
-        if index in by_index:
-            monitor_id, outcome = by_index[index]
-            getattr(report, outcome).append(monitor_id)
-    return report
+def _shifted(error: InvalidMonitor, start: int) -> InvalidMonitor:
+    """A part's refusal with its places counted in the whole list."""
+
+    def place(match: re.Match[str]) -> str:
+        return f"definitions[{int(match.group(1)) + start}]"
+
+    fields = [(_SERVER_PLACE.sub(place, f, count=1), p) for f, p in error.fields]
+    return InvalidMonitor(error.message, fields, status=error.status)
 
 
 def _transport_error(base_url: str, exc: httpx.HTTPError) -> UpcastError:
@@ -379,55 +342,39 @@ class AsyncClient:
         """Make the gateway hold these definitions; safe to run again and again.
 
         Missing monitors are created, changed ones replaced, equal ones left
-        alone; monitors not in the list are not touched. Up to
-        ``APPLY_CONCURRENCY`` requests run at once. A monitor created or
-        deleted by someone else meanwhile is replaced or created instead. On
-        an error the work done so far stays done, so running ``apply`` again
-        after fixing the cause finishes the job.
+        alone; monitors not in the list are not touched. The gateway compares
+        each definition with the stored one, secrets included, and the list
+        goes in parts of ``APPLY_CHUNK``, two requests in flight. A part with
+        a bad definition is refused whole, naming every problem
+        (``definitions[i].field``); the parts before it stay applied, so
+        running ``apply`` again after fixing the cause finishes the job.
         """
-        steps, same = _plan_apply(definitions, await self.list_monitors())
-        total = len(steps) + len(same)
-        done: dict[int, tuple[str, bool]] = {}
-        finished = len(same)
+        chunks = _apply_chunks(definitions)
+        total = len(definitions)
+        report = ApplyReport()
         if progress is not None:
-            progress(finished, total)
-        gate = asyncio.Semaphore(APPLY_CONCURRENCY)
+            progress(0, total)
+        gate = asyncio.Semaphore(2)
 
-        async def run(step: _Step) -> None:
-            nonlocal finished
+        async def send(start: int, part: list[dict[str, Any]]) -> Any:
             async with gate:
-                done[step.index] = (step.monitor_id, await self._apply_step(step))
-            finished += 1
-            if progress is not None:
-                progress(finished, total)
+                try:
+                    return await self._send(_apply_call(part))
+                except InvalidMonitor as exc:
+                    raise _shifted(exc, start) from None
 
+        sending = [asyncio.ensure_future(send(start, part)) for start, part in chunks]
+        done = 0
         try:
-            async with asyncio.TaskGroup() as group:
-                for step in steps:
-                    group.create_task(run(step))
-        except ExceptionGroup as failed:
-            # Callers catch the SDK's errors, not a group of them; the first
-            # says what went wrong, and the rest were cancelled because of it.
-            raise failed.exceptions[0] from None
-        return _report(len(definitions), same, done)
-
-    async def _apply_step(self, step: _Step) -> bool:
-        """Carry out one step; returns whether the monitor was created."""
-        if step.create:
-            try:
-                await self.create_monitor(step.definition)
-                return True
-            except Conflict:
-                logger.debug(
-                    "monitor %s appeared meanwhile; replacing", step.monitor_id
-                )
-        try:
-            await self.replace_monitor(step.monitor_id, step.definition)
-            return False
-        except NotFound:
-            logger.debug("monitor %s vanished meanwhile; creating", step.monitor_id)
-        await self.create_monitor(step.definition)
-        return True
+            for (_, part), answer in zip(chunks, sending, strict=True):
+                _applied(report, await answer)
+                done += len(part)
+                if progress is not None:
+                    progress(done, total)
+        finally:
+            for task in sending:
+                task.cancel()
+        return report
 
     def subscribe(self, monitors: Sequence[str] | None = None) -> Subscription:
         """Live updates: ``async with client.subscribe() as updates``.
@@ -558,38 +505,24 @@ class Client:
         *,
         progress: Progress | None = None,
     ) -> ApplyReport:
-        """Make the gateway hold these definitions, one request at a time.
+        """Make the gateway hold these definitions, one part at a time.
 
-        The same contract as ``AsyncClient.apply``, without concurrency.
+        The same contract as ``AsyncClient.apply``, one request in flight.
         """
-        steps, same = _plan_apply(definitions, self.list_monitors())
-        total = len(steps) + len(same)
-        done: dict[int, tuple[str, bool]] = {}
+        report = ApplyReport()
+        total = len(definitions)
         if progress is not None:
-            progress(len(same), total)
-        for finished, step in enumerate(steps, start=len(same) + 1):
-            done[step.index] = (step.monitor_id, self._apply_step(step))
-            if progress is not None:
-                progress(finished, total)
-        return _report(len(definitions), same, done)
-
-    def _apply_step(self, step: _Step) -> bool:
-        """Carry out one step; returns whether the monitor was created."""
-        if step.create:
+            progress(0, total)
+        done = 0
+        for start, part in _apply_chunks(definitions):
             try:
-                self.create_monitor(step.definition)
-                return True
-            except Conflict:
-                logger.debug(
-                    "monitor %s appeared meanwhile; replacing", step.monitor_id
-                )
-        try:
-            self.replace_monitor(step.monitor_id, step.definition)
-            return False
-        except NotFound:
-            logger.debug("monitor %s vanished meanwhile; creating", step.monitor_id)
-        self.create_monitor(step.definition)
-        return True
+                _applied(report, self._send(_apply_call(part)))
+            except InvalidMonitor as exc:
+                raise _shifted(exc, start) from None
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+        return report
 
     def subscribe(self, monitors: Sequence[str] | None = None) -> ThreadedSubscription:
         """Live updates: ``with client.subscribe() as updates: for u in updates``.

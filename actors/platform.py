@@ -151,6 +151,9 @@ class Platform(Protocol):
         late its checks started (``lateness_buckets`` and ``lateness_counts``).
         """
 
+    async def actors(self) -> list[dict[str, Any]]:
+        """Every actor: ``role``, ``kind``, ``node``, ``pid``, ``memory_bytes``."""
+
     async def apply_monitors(
         self, definitions: Sequence[Mapping[str, Any]]
     ) -> list[list[str]]:

@@ -26,7 +26,7 @@ from actors.alert import AlertActor
 from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
 from actors.platform import ShardNotFound
-from actors.shard import ShardActor
+from actors.shard import ShardActor, resident_bytes
 from actors.storage import StorageActor
 
 logger = logging.getLogger(__name__)
@@ -372,12 +372,46 @@ class RayPlatform:
     async def engine_stats(self) -> list[dict[str, Any]]:
         return await _call(self._coordinator.shard_stats.remote())
 
+    async def shard_monitors(self, name: str) -> list[str]:
+        """The ids of the monitors one shard runs now."""
+        handle = self._shards.get(name)
+        if handle is None:
+            raise ShardNotFound(name)
+        found: list[str] = await _call(handle.monitor_ids.remote())
+        return found
+
+    async def actors(self) -> list[dict[str, Any]]:
+        """Every actor of the platform: its role, node, process and memory."""
+        roles = {
+            "coordinator": self._coordinator,
+            "storage": self._storage,
+            "alert": self._alert,
+            "hub": self._hub,
+            **self._shards,
+        }
+        found = await asyncio.gather(
+            *(_call(handle.__ray_call__.remote(_about)) for handle in roles.values())
+        )
+        return [
+            {"role": role, **about} for role, about in zip(roles, found, strict=True)
+        ]
+
     async def apply_monitors(
         self, definitions: Sequence[Mapping[str, Any]]
     ) -> list[list[str]]:
         return await _call(
             self._coordinator.apply.remote([dict(d) for d in definitions])
         )
+
+
+def _about(actor: object) -> dict[str, Any]:
+    """Where an actor runs; called inside the actor's own process."""
+    return {
+        "kind": type(actor).__name__,
+        "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
+        "pid": os.getpid(),
+        "memory_bytes": resident_bytes(),
+    }
 
 
 def _shard(

@@ -8,6 +8,7 @@ validation of definitions to the platform, whose errors the handlers in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -179,7 +180,10 @@ def api_blueprint(platform: Platform) -> Blueprint:
     @api.get("/engine")
     async def engine(request: Request) -> HTTPResponse:
         Query(request, ())
-        return json({"shards": await platform.engine_stats()})
+        shards, actors = await asyncio.gather(
+            platform.engine_stats(), platform.actors()
+        )
+        return json({"shards": shards, "actors": actors})
 
     @api.post("/engine/shards")
     async def add_shard(request: Request) -> HTTPResponse:

@@ -11,7 +11,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +20,10 @@ import pytest
 from actors.placement import owner
 from actors.runtime import RayPlatform, Settings
 from tests.tcp_target import TcpTarget
+from tests.waiting import eventually
 
 # Ray restarts an actor in about two seconds here; a shard then reloads.
 RESUME_WITHIN = 10.0
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], within: float = 15.0, every: float = 0.2
-) -> Any:
-    """The first truthy answer of ``probe``, asked every ``every`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        answer = await probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {answer!r} after {within}s")
-        await asyncio.sleep(every)
 
 
 @pytest.fixture
@@ -130,7 +117,7 @@ async def test_a_killed_shard_comes_back_and_its_monitors_resume_once_each(
         newest = newest_result(database)
         return all(newest.get(m, 0) > killed_at for m in victims)
 
-    await eventually(resumed, within=RESUME_WITHIN)
+    await eventually(resumed, within=RESUME_WITHIN, every=0.2)
     after = {s["shard"]: s["incarnation"] for s in await platform.engine_stats()}
     assert after["shard-0"] != before["shard-0"]
     assert after["shard-1"] == before["shard-1"]

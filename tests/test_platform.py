@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,18 +11,7 @@ from actors.platform import MonitorExists, MonitorNotFound
 from actors.runtime import RayPlatform
 from engine.errors import ValidationError
 from tests.tcp_target import TcpTarget
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
-    """The first truthy answer of ``probe``, asked every 100 ms."""
-    deadline = time.monotonic() + within
-    while True:
-        answer = await probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {answer!r} after {within}s")
-        await asyncio.sleep(0.1)
+from tests.waiting import eventually
 
 
 def tcp_monitor(monitor_id: str, address: str, **fields: Any) -> dict[str, Any]:

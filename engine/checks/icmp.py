@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from engine.checks import register
 from engine.checks.base import Check, CheckSpec
-from engine.checks.options import is_hostname
+from engine.checks.options import is_hostname, is_ipv4
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
 from engine.result import CheckFailure, Observation, Reason
@@ -445,12 +445,14 @@ def internet_checksum(data: bytes) -> int:
 
 
 def _literal_address(host: str) -> tuple[int, Address] | None:
+    if is_ipv4(host):
+        return socket.AF_INET, (host, 0)
+    if ":" not in host:
+        return None
     try:
-        ip = ipaddress.ip_address(host)
+        ipaddress.IPv6Address(host)
     except ValueError:
         return None
-    if ip.version == 4:
-        return socket.AF_INET, (host, 0)
     return socket.AF_INET6, (host, 0, 0, 0)
 
 

@@ -10,6 +10,12 @@ from engine.conditions import Condition, parse_condition
 from engine.errors import FieldError
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+# One int object per port number in use; ports past 256 are otherwise a
+# separate object in each check. There are only 65535 of them.
+_PORTS: dict[int, int] = {}
 
 
 def condition_option(
@@ -52,3 +58,19 @@ def is_hostname(host: str) -> bool:
     if not name or len(name) > 253:
         return False
     return all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def is_ipv4(text: str) -> bool:
+    """Whether ``text`` is an IPv4 address in the form ``ipaddress`` accepts.
+
+    Four decimal octets up to 255 without leading zeros, like
+    ``ipaddress.IPv4Address``; a pattern match is many times cheaper than
+    letting ``ipaddress`` raise for every host name, and only text holding a
+    colon can be an IPv6 address instead.
+    """
+    return _IPV4.fullmatch(text) is not None
+
+
+def shared_port(port: int) -> int:
+    """``port`` as the one int object that every check on that port holds."""
+    return _PORTS.setdefault(port, port)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +11,7 @@ import pytest
 
 from engine.checks import get_kind
 from engine.checks.base import CheckSpec
-from engine.checks.http import HttpCheck
+from engine.checks.http import HttpCheck, _split_any_url, _split_plain_url
 from engine.errors import ValidationError
 from engine.result import CheckFailure, Observation, Reason
 from engine.scheduler import BACKSTOP_GRACE
@@ -163,6 +163,84 @@ def test_a_well_formed_definition_prepares_a_check() -> None:
     assert isinstance(prepared, HttpCheck)
 
 
+def split_with(read: Callable[[str], object], target: str) -> object:
+    """What ``read`` makes of ``target``: its parts, or the problem it names."""
+    try:
+        return read(target)
+    except ValueError as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:8000/health",
+        "https://example.com",
+        "http://Example.COM/Path/",
+        "https://example.com:443/x",
+        "http://example.com:80",
+        "http://example.com:0080/",
+        "https://api.example.com/v1/status?full=1&at=a:b@c?d",
+        "http://example.com?only=query",
+        "http://example.com/%41'()*+,;=~!$&:@",
+        "http://example..com/",
+        "http://-example.com/",
+        "http://1.2.3.256/",
+        "http://1.2.3.4.5/",
+        "http://" + "a" * 64 + ".example/",
+    ],
+)
+def test_a_plain_url_reads_as_urlsplit_reads_it(target: str) -> None:
+    read = split_with(_split_plain_url, target)
+
+    assert read is not None
+    assert read == split_with(_split_any_url, target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "HTTP://example.com/",
+        "http://example.com/#top",
+        "http://[::1]:8080/",
+        "http://example.com:/",
+        "http://example.com:0/",
+        "http://example.com:99999/",
+        "http://alice@example.com/",
+        "http://example.com/caf\u00e9",
+        "http://example.com/a b",
+        "http://example.com/?",
+    ],
+)
+def test_a_url_the_pattern_does_not_read_is_left_to_urlsplit(target: str) -> None:
+    assert _split_plain_url(target) is None
+
+
+@pytest.mark.parametrize(
+    ("accepted", "refused", "field"),
+    [
+        ({"max_redirects": 1}, {"max_redirects": True}, "options.max_redirects"),
+        ({"verify_tls": False}, {"verify_tls": 0}, "options.verify_tls"),
+        (
+            {"headers": {"X-Count": 1}},
+            {"headers": {"X-Count": True}},
+            "options.headers.X-Count",
+        ),
+        (
+            {"expect_status": ["200"]},
+            {"expect_status": ["200", 200.5]},
+            "options.expect_status[1]",
+        ),
+    ],
+)
+def test_options_equal_to_accepted_ones_but_of_another_type_are_refused(
+    accepted: dict[str, Any], refused: dict[str, Any], field: str
+) -> None:
+    prepare("http://127.0.0.1/", accepted)
+
+    assert field in problems_of("http://127.0.0.1/", refused)
+
+
 # -- healthy responses -------------------------------------------------------
 
 
@@ -245,6 +323,17 @@ async def test_a_host_name_is_resolved_and_timed(servers: LocalServers) -> None:
 
     assert observation.phases["dns"] > 0
     assert observation.details["status"] == 200
+
+
+async def test_options_beside_a_refused_target_apply_to_a_good_one(
+    servers: LocalServers,
+) -> None:
+    options = {"headers": {"X-Probe": "second"}, "keyword": "second"}
+    problems_of("ftp://files.example/", dict(options))
+
+    await check(servers.http + "/echo", dict(options))
+
+    assert servers.seen["/echo"]["X-Probe"] == "second"
 
 
 async def test_accept_encoding_is_sent_only_when_the_body_is_read(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import dataclasses
 import functools
 import ipaddress
+import itertools
 import json
 import logging
 import math
@@ -16,9 +18,10 @@ import ssl
 import sys
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any, Final, Self
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -27,7 +30,7 @@ from cryptography import x509
 from engine.checks import register
 from engine.checks._http_wire import ResponseReader
 from engine.checks.base import Check, CheckSpec
-from engine.checks.options import condition_option
+from engine.checks.options import condition_option, is_ipv4, shared_port
 from engine.conditions import Condition
 from engine.durations import format_duration
 from engine.errors import FieldError, ValidationError
@@ -114,10 +117,7 @@ class _Url:
     @classmethod
     def assemble(cls, tls: bool, host: str, port: int, ip: bool, path: str) -> _Url:
         """The URL from its parts; ``path`` is already quoted and holds the query."""
-        # Only an IPv6 address holds a colon; a host name never does.
-        shown_host = f"[{host}]" if ":" in host else host
-        default_port = 443 if tls else 80
-        authority = shown_host if port == default_port else f"{shown_host}:{port}"
+        authority = _authority(tls, host, port)
         scheme = "https" if tls else "http"
         return cls(
             url=f"{scheme}://{authority}{path}",
@@ -130,8 +130,62 @@ class _Url:
         )
 
 
+def _authority(tls: bool, host: str, port: int) -> str:
+    """The host as a URL and a ``Host`` header show it, with a port not implied."""
+    # Only an IPv6 address holds a colon; a host name never does.
+    shown_host = f"[{host}]" if ":" in host else host
+    return shown_host if port == (443 if tls else 80) else f"{shown_host}:{port}"
+
+
+_UrlParts = tuple[bool, str, int, bool, str]
+"""A URL's ``tls``, ``host``, ``port``, ``ip`` and ``path``, as in ``_Url``."""
+
+HOST_CACHE_SIZE: Final = 4096
+"""How many host names keep their checked form; many monitors share a host."""
+
+_PATH_CHARS: Final = "[A-Za-z0-9" + re.escape("_.-~" + _PATH_SAFE) + "]"
+_QUERY_CHARS: Final = "[A-Za-z0-9" + re.escape("_.-~" + _QUERY_SAFE) + "]"
+# A URL that ``quote`` would leave as it is and whose host needs no brackets,
+# which is what nearly every target looks like.
+_PLAIN_URL: Final = re.compile(
+    rf"(https?)://([A-Za-z0-9._-]+)(?::([0-9]{{1,5}}))?"
+    rf"(/{_PATH_CHARS}*)?(?:\?({_QUERY_CHARS}+))?"
+)
+
+
 def _parse_url(text: str) -> _Url:
     """Split and check an http(s) URL; ``ValueError`` says what is wrong with it."""
+    return _Url.assemble(*_split_url(text))
+
+
+def _split_url(text: str) -> _UrlParts:
+    """The parts of an http(s) URL, checked; ``ValueError`` says what is wrong.
+
+    A plain URL is read by one pattern; any other goes through ``urlsplit``
+    and ``quote``. Both reach the same parts for a URL that either can read.
+    """
+    parts = _split_plain_url(text.strip())
+    return parts if parts is not None else _split_any_url(text)
+
+
+def _split_plain_url(text: str) -> _UrlParts | None:
+    """The parts of a URL that ``_PLAIN_URL`` reads, or None for any other."""
+    plain = _PLAIN_URL.fullmatch(text)
+    if plain is None:
+        return None
+    scheme, host, port_text, path, query = plain.groups()
+    tls = scheme == "https"
+    port = int(port_text) if port_text is not None else (443 if tls else 80)
+    if not 0 < port <= 65535:
+        return None
+    host, is_ip = _checked_host(host.lower())
+    path = path or "/"
+    if query is not None:
+        path = f"{path}?{query}"
+    return tls, host, port, is_ip, path
+
+
+def _split_any_url(text: str) -> _UrlParts:
     parts = urlsplit(text.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -147,24 +201,75 @@ def _parse_url(text: str) -> _Url:
     host = parts.hostname or ""
     if not host:
         raise ValueError(f"has no host in {text!r}")
-
-    is_ip = True
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        is_ip = False
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise ValueError(f"has an invalid host name {host!r}") from exc
-    if not is_ip and (not _HOST_NAME.fullmatch(host) or len(host) > 253):
-        raise ValueError(f"has an invalid host name {host!r}")
+    host, is_ip = _checked_host(host)
 
     tls = scheme == "https"
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         path = f"{path}?{quote(parts.query, safe=_QUERY_SAFE)}"
-    return _Url.assemble(tls, host, port or (443 if tls else 80), is_ip, path)
+    return tls, host, port or (443 if tls else 80), is_ip, path
+
+
+@functools.lru_cache(maxsize=HOST_CACHE_SIZE)
+def _checked_host(host: str) -> tuple[str, bool]:
+    """The host in ASCII and whether it is an IP address; ``ValueError`` if invalid.
+
+    Every check on one host then holds the same string.
+    """
+    address = host.split("%", 1)[0]
+    if ":" in address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            pass
+        else:
+            return host, True
+    elif is_ipv4(address):
+        return host, True
+
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"has an invalid host name {host!r}") from exc
+    if not _HOST_NAME.fullmatch(host) or len(host) > 253:
+        raise ValueError(f"has an invalid host name {host!r}")
+    return host, False
+
+
+def _build_request(
+    method: str,
+    url: _Url,
+    headers: Sequence[tuple[str, str]],
+    body: bytes | None,
+) -> bytes:
+    """The complete request, ready to write; ``Host`` is added unless given."""
+    authority = None if _names_host(headers) else url.authority
+    return _request_head(method, url.path, authority) + _request_tail(
+        method, headers, body
+    )
+
+
+def _names_host(headers: Sequence[tuple[str, str]]) -> bool:
+    return any(name.lower() == "host" for name, _ in headers)
+
+
+def _request_head(method: str, path: str, authority: str | None) -> bytes:
+    """The request line, then the ``Host`` header unless ``authority`` is None."""
+    if authority is None:
+        return f"{method} {path} HTTP/1.1\r\n".encode("latin-1")
+    return f"{method} {path} HTTP/1.1\r\nHost: {authority}\r\n".encode("latin-1")
+
+
+def _request_tail(
+    method: str, headers: Sequence[tuple[str, str]], body: bytes | None
+) -> bytes:
+    """What follows the ``Host`` header: the other headers, then the body."""
+    lines = [f"{name}: {value}" for name, value in headers]
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    lines.append("Connection: close")
+    tail = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return tail + body if body else tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +279,12 @@ class _StatusSet:
     codes: frozenset[int]
     label: str
 
+
+STATUS_CACHE_SIZE: Final = 1024
+"""How many distinct ``expect_status`` values keep their set of codes."""
+
+HEADERS_CACHE_SIZE: Final = 1024
+"""How many distinct ``headers`` options keep their checked headers."""
 
 _DEFAULT_STATUSES: Final = _StatusSet(frozenset(range(200, 400)), "200-399")
 _DEFAULT_HEADERS: Final = (("User-Agent", USER_AGENT), ("Accept", "*/*"))
@@ -185,9 +296,12 @@ class _Settings:
 
     Most monitors set none of them, so every such check shares
     ``_DEFAULT_SETTINGS`` instead of carrying a copy: at a million monitors a
-    shard, each field kept on the check itself would cost megabytes.
+    shard, each field kept on the check itself would cost megabytes. Checks
+    with the same options share one object too (``_shared_settings``).
     ``keep_body`` says whether any rule reads the body, which is then kept and
-    decoded.
+    decoded. ``tail`` is the request after its ``Host`` header, the same for
+    every check with these settings; ``sets_host`` says the headers name the
+    host themselves.
     """
 
     method: str = "GET"
@@ -204,6 +318,13 @@ class _Settings:
     keep_body: bool = False
     verify_tls: bool = True
     cert_days_min: int | None = None
+    sets_host: bool = dataclasses.field(init=False, repr=False, compare=False)
+    tail: bytes = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sets_host", _names_host(self.headers))
+        tail = _request_tail(self.method, self.headers, self.body)
+        object.__setattr__(self, "tail", tail)
 
     def body_problem(self, text: str) -> str | None:
         """Why the body fails its keyword and regex rules, or None when it passes."""
@@ -226,10 +347,6 @@ class _Settings:
 
 
 _DEFAULT_SETTINGS: Final = _Settings()
-
-# One int object per port number in use, shared by every check on that port;
-# ports past 256 are otherwise a separate object in each check.
-_PORTS: Final[dict[int, int]] = {}
 
 CERTIFICATE_CACHE_SIZE: Final = 4096
 """How many certificates' expiry dates are kept, so most runs skip parsing one."""
@@ -259,24 +376,6 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _build_request(
-    method: str,
-    url: _Url,
-    headers: Sequence[tuple[str, str]],
-    body: bytes | None,
-) -> bytes:
-    """The complete request, ready to write; ``Host`` is added unless given."""
-    lines = [f"{method} {url.path} HTTP/1.1"]
-    if not any(name.lower() == "host" for name, _ in headers):
-        lines.append(f"Host: {url.authority}")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + body if body else head
 
 
 class _Clock:
@@ -398,10 +497,10 @@ class HttpCheck(Check):
     """
 
     __slots__ = (
+        "_head",
         "_host",
         "_ip",
         "_port",
-        "_request",
         "_settings",
         "_timeout",
         "_tls",
@@ -409,19 +508,28 @@ class HttpCheck(Check):
 
     kind = "http"
 
-    def __init__(self, *, url: _Url, timeout: float, settings: _Settings) -> None:
+    def __init__(
+        self,
+        head: bytes,
+        host: str,
+        port: int,
+        tls: bool,
+        ip: bool,
+        timeout: float,
+        settings: _Settings,
+    ) -> None:
         """Keep only what every run reads; the options stay in shared ``settings``.
 
-        The rest of the URL is not kept: the request carries the path, and the
-        rare paths that need the whole URL rebuild it (``_origin``).
+        ``head`` is the request up to its ``Host`` header and ``settings.tail``
+        the rest, so the bytes most checks have in common are kept once. The
+        URL itself is not kept: the rare paths that need it rebuild it
+        (``_origin``).
         """
-        self._request = _build_request(
-            settings.method, url, settings.headers, settings.body
-        )
-        self._host = sys.intern(url.host)
-        self._port = _PORTS.setdefault(url.port, url.port)
-        self._tls = url.tls
-        self._ip = url.ip
+        self._head = head
+        self._host = sys.intern(host)
+        self._port = shared_port(port)
+        self._tls = tls
+        self._ip = ip
         self._timeout = timeout
         self._settings = settings
 
@@ -429,90 +537,25 @@ class HttpCheck(Check):
     def prepare(cls, spec: CheckSpec) -> Self:
         """Check the URL and every option, reporting all problems at once."""
         errors: list[FieldError] = []
-        url: _Url | None = None
-        if not isinstance(spec.target, str) or not spec.target.strip():
+        parts: _UrlParts | None = None
+        target = spec.target
+        if not isinstance(target, str) or not target or target.isspace():
             errors.append(
                 FieldError("target", "is required: an http:// or https:// URL")
             )
         else:
             try:
-                url = _parse_url(spec.target)
+                parts = _split_url(target)
             except ValueError as exc:
                 errors.append(FieldError("target", str(exc)))
+        settings = _settings(spec.options, errors)
 
-        options = spec.options
-        for name in options:
-            if name not in _OPTIONS:
-                errors.append(FieldError(f"options.{name}", "unknown option"))
-
-        method = _method(options, errors)
-        body = _body(options, method, errors)
-        expect = _expect_status(options.get("expect_status"), errors)
-        max_redirects = _whole(
-            options,
-            "max_redirects",
-            DEFAULT_MAX_REDIRECTS,
-            0,
-            MAX_REDIRECTS_CEILING,
-            errors,
-        )
-        max_body_bytes = _whole(
-            options,
-            "max_body_bytes",
-            DEFAULT_MAX_BODY_BYTES,
-            0,
-            MAX_BODY_BYTES_CEILING,
-            errors,
-        )
-        cert_days_min = _whole(options, "cert_days_min", None, 0, 3650, errors)
-        verify_tls = options.get("verify_tls", True)
-        if not isinstance(verify_tls, bool):
-            errors.append(
-                FieldError(
-                    "options.verify_tls", f"must be true or false, got {verify_tls!r}"
-                )
-            )
-        keyword = _text_option(options, "keyword", errors)
-        keyword_absent = _text_option(options, "keyword_absent", errors)
-        regex = _regex_option(options, "regex", errors)
-        regex_absent = _regex_option(options, "regex_absent", errors)
-        condition = condition_option(options.get("condition"), CONDITION_NAMES, errors)
-        decodes = any(
-            name in options
-            for name in ("keyword", "keyword_absent", "regex", "regex_absent")
-        ) or (condition is not None and bool(condition.names & {"body", "text"}))
-        headers = _headers(options, decodes, errors)
-
-        if errors or url is None:
+        if errors or parts is None:
             raise ValidationError(errors)
-        assert max_redirects is not None
-        assert max_body_bytes is not None
-        keep_body = (
-            keyword is not None
-            or keyword_absent is not None
-            or regex is not None
-            or regex_absent is not None
-            or (condition is not None and bool(condition.names & {"body", "text"}))
-        )
-        settings = _Settings(
-            method=method,
-            headers=headers,
-            body=body,
-            expect=expect,
-            max_redirects=max_redirects,
-            max_body_bytes=max_body_bytes,
-            keyword=keyword,
-            keyword_absent=keyword_absent,
-            regex=regex,
-            regex_absent=regex_absent,
-            condition=condition,
-            keep_body=keep_body,
-            verify_tls=verify_tls,
-            cert_days_min=cert_days_min,
-        )
-        if settings == _DEFAULT_SETTINGS:
-            settings = _DEFAULT_SETTINGS
-        return cls(url=url, timeout=spec.timeout, settings=settings)
+        tls, host, port, ip, path = parts
+        authority = None if settings.sets_host else _authority(tls, host, port)
+        head = _request_head(settings.method, path, authority)
+        return cls(head, host, port, tls, ip, spec.timeout, settings)
 
     async def run(self) -> Observation:
         """Request the URL once, following redirects, and judge the final response."""
@@ -523,7 +566,13 @@ class HttpCheck(Check):
         timer = loop.call_later(self._timeout, _expire, clock, task)
         try:
             reader = await self._exchange(
-                loop, self._host, self._port, self._tls, self._ip, self._request, clock
+                loop,
+                self._host,
+                self._port,
+                self._tls,
+                self._ip,
+                self._head + self._settings.tail,
+                clock,
             )
             if self._settings.max_redirects and reader.status in REDIRECT_STATUSES:
                 reader = await self._follow(loop, reader, clock)
@@ -680,9 +729,9 @@ class HttpCheck(Check):
         """The check's own URL, rebuilt for the rare paths that show or join it.
 
         The path is read back from the request line, so the check need not
-        keep the URL's strings beside the request that already holds them.
+        keep the URL's strings beside the request head that already holds them.
         """
-        request_line = self._request[: self._request.index(b"\r\n")]
+        request_line = self._head[: self._head.index(b"\r\n")]
         path = request_line.split(b" ", 2)[1].decode("latin-1")
         return _Url.assemble(self._tls, self._host, self._port, self._ip, path)
 
@@ -912,6 +961,155 @@ def _decompress(data: bytes, coding: str, limit: int) -> bytes:
     return data
 
 
+SETTINGS_CACHE_SIZE: Final = 4096
+"""How many distinct option sets keep their ``_Settings`` at hand."""
+
+# Options whose presence makes the check ask for a compressed body it decodes.
+_BODY_RULES: Final = frozenset({"keyword", "keyword_absent", "regex", "regex_absent"})
+
+
+def _settings(options: Mapping[str, Any], errors: list[FieldError]) -> _Settings:
+    """The settings ``options`` ask for, every problem added to ``errors``.
+
+    What is returned after a problem is only a stand-in, as the check is not
+    built then. Many monitors repeat one set of options, so options that can
+    be their own cache key (``_plain_key``) are read once while they recur.
+    """
+    if not options:
+        return _DEFAULT_SETTINGS
+    key = _plain_key(options)
+    if key is not None:
+        known = _SETTINGS_BY_OPTIONS.get(key)
+        if known is not None:
+            return known
+    problems: list[FieldError] = []
+    settings = _read_settings(options, problems)
+    if problems:
+        errors.extend(problems)
+        return settings
+    if key is not None:
+        if len(_SETTINGS_BY_OPTIONS) >= SETTINGS_CACHE_SIZE:
+            _SETTINGS_BY_OPTIONS.clear()
+        _SETTINGS_BY_OPTIONS[key] = settings
+    return settings
+
+
+_SETTINGS_BY_OPTIONS: Final[dict[tuple[Any, ...], _Settings]] = {}
+
+
+def _plain_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A key that is equal only for options every reader sees as the same.
+
+    Text, whole numbers, true and false, and lists and mappings of text and
+    whole numbers, which is what nearly every definition holds, stand for
+    themselves with their type beside them, so ``1`` and ``True`` differ.
+    Anything else (a float, a nested mapping) gives None: the options are
+    then read each time.
+    """
+    if type(options) is not dict:
+        return None
+    parts: list[tuple[Any, ...]] = []
+    for name, value in options.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:
+            parts.append((name, kind, value))
+        elif (kind is list or kind is tuple) and _is_plain(value):
+            parts.append((name, kind, tuple(value)))
+        elif kind is dict and _is_plain(value) and _is_plain(value.values()):
+            parts.append((name, kind, tuple(value.items())))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _read_settings(options: Mapping[str, Any], errors: list[FieldError]) -> _Settings:
+    """The settings for ``options``; a stand-in once ``errors`` holds a problem."""
+    if not _OPTIONS.issuperset(options):
+        errors.extend(
+            FieldError(f"options.{name}", "unknown option")
+            for name in options
+            if name not in _OPTIONS
+        )
+
+    method = _method(options, errors)
+    body = _body(options, method, errors)
+    expect = _expect_status(options.get("expect_status"), errors)
+    max_redirects = _whole(
+        options,
+        "max_redirects",
+        DEFAULT_MAX_REDIRECTS,
+        0,
+        MAX_REDIRECTS_CEILING,
+        errors,
+    )
+    max_body_bytes = _whole(
+        options,
+        "max_body_bytes",
+        DEFAULT_MAX_BODY_BYTES,
+        0,
+        MAX_BODY_BYTES_CEILING,
+        errors,
+    )
+    cert_days_min = _whole(options, "cert_days_min", None, 0, 3650, errors)
+    verify_tls = options.get("verify_tls", True)
+    if not isinstance(verify_tls, bool):
+        errors.append(
+            FieldError(
+                "options.verify_tls", f"must be true or false, got {verify_tls!r}"
+            )
+        )
+    keyword = _text_option(options, "keyword", errors)
+    keyword_absent = _text_option(options, "keyword_absent", errors)
+    regex = _regex_option(options, "regex", errors)
+    regex_absent = _regex_option(options, "regex_absent", errors)
+    condition = condition_option(options.get("condition"), CONDITION_NAMES, errors)
+    reads_body = condition is not None and not condition.names.isdisjoint(
+        ("body", "text")
+    )
+    decodes = reads_body or not _BODY_RULES.isdisjoint(options)
+    headers = _headers(options, decodes, errors)
+
+    if errors:
+        return _DEFAULT_SETTINGS
+    assert max_redirects is not None
+    assert max_body_bytes is not None
+    keep_body = reads_body or not (
+        keyword is None
+        and keyword_absent is None
+        and regex is None
+        and regex_absent is None
+    )
+    return _shared_settings(
+        (
+            method,
+            headers,
+            body,
+            expect,
+            max_redirects,
+            max_body_bytes,
+            keyword,
+            keyword_absent,
+            regex,
+            regex_absent,
+            condition,
+            keep_body,
+            verify_tls,
+            cert_days_min,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=SETTINGS_CACHE_SIZE)
+def _shared_settings(fields: tuple[Any, ...]) -> _Settings:
+    """One ``_Settings`` for all checks whose options come to the same fields.
+
+    Every field is immutable (text, numbers, tuples, compiled patterns and
+    conditions), so checks sharing the object share no state that changes.
+    """
+    settings = _Settings(*fields)
+    return _DEFAULT_SETTINGS if settings == _DEFAULT_SETTINGS else settings
+
+
 def _method(options: Mapping[str, Any], errors: list[FieldError]) -> str:
     sends_body = "body" in options or "json" in options
     value = options.get("method", "POST" if sends_body else "GET")
@@ -960,31 +1158,21 @@ def _headers(
     options: Mapping[str, Any], decodes: bool, errors: list[FieldError]
 ) -> tuple[tuple[str, str], ...]:
     """The request headers in order: defaults, authorization, then the user's."""
-    given = options.get("headers", {})
-    user: list[tuple[str, str]] = []
-    if not isinstance(given, Mapping):
+    given = options.get("headers", _NO_HEADERS)
+    if type(given) is not dict and not isinstance(given, Mapping):
         errors.append(
             FieldError("options.headers", f"must be a mapping, got {given!r}")
         )
-        given = {}
-    for name, value in given.items():
-        field = f"options.headers.{name}"
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            errors.append(FieldError(field, "is not a valid header name"))
-        elif name.lower() in _RESERVED_HEADERS:
-            errors.append(FieldError(field, "is set by the check and cannot be given"))
-        elif not isinstance(value, str | int | float) or isinstance(value, bool):
-            errors.append(FieldError(field, f"must be text, got {value!r}"))
-        elif any(char in str(value) for char in "\r\n\0"):
-            errors.append(FieldError(field, "must not contain line breaks"))
-        else:
-            try:
-                str(value).encode("latin-1")
-            except UnicodeEncodeError:
-                errors.append(FieldError(field, "must be Latin-1 text"))
-                continue
-            user.append((name, str(value).strip()))
-    given_names = {name.lower() for name, _ in user}
+        given = _NO_HEADERS
+    pairs = tuple(given.items())
+    plain = _is_plain(itertools.chain.from_iterable(pairs))
+    user, given_names, problems = (_read_plain_headers if plain else _read_headers)(
+        pairs
+    )
+    if problems:
+        errors.extend(
+            FieldError(f"options.headers.{name}", problem) for name, problem in problems
+        )
 
     headers: list[tuple[str, str]] = []
     if "user-agent" not in given_names:
@@ -1008,6 +1196,49 @@ def _headers(
         headers.append(("Content-Type", "application/json"))
     headers.extend(user)
     return tuple(headers)
+
+
+_NO_HEADERS: Final[Mapping[str, Any]] = MappingProxyType({})
+
+_UserHeaders = tuple[
+    tuple[tuple[str, str], ...], frozenset[str], tuple[tuple[Any, str], ...]
+]
+"""The user's valid headers, their names in lower case, and each bad one's problem."""
+
+
+def _read_headers(pairs: tuple[tuple[Any, Any], ...]) -> _UserHeaders:
+    user: list[tuple[str, str]] = []
+    problems: list[tuple[Any, str]] = []
+    for name, value in pairs:
+        problem = _header_problem(name, value)
+        if problem is None:
+            user.append((name, str(value).strip()))
+        else:
+            problems.append((name, problem))
+    names = frozenset(name.lower() for name, _ in user)
+    return tuple(user), names, tuple(problems)
+
+
+_read_plain_headers = functools.lru_cache(maxsize=HEADERS_CACHE_SIZE)(_read_headers)
+
+
+def _header_problem(name: Any, value: Any) -> str | None:
+    """What is wrong with one of the user's headers, or None."""
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        return "is not a valid header name"
+    if name.lower() in _RESERVED_HEADERS:
+        return "is set by the check and cannot be given"
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return f"must be text, got {value!r}"
+    text = str(value)
+    if "\r" in text or "\n" in text or "\0" in text:
+        return "must not contain line breaks"
+    if not text.isascii():
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            return "must be Latin-1 text"
+    return None
 
 
 def _authorization(options: Mapping[str, Any], errors: list[FieldError]) -> str | None:
@@ -1061,31 +1292,54 @@ def _expect_status(value: Any, errors: list[FieldError]) -> _StatusSet:
     """Status codes from a code, a ``200-299`` range, a ``2xx`` class or a list."""
     if value is None:
         return _DEFAULT_STATUSES
-    items = value if isinstance(value, list | tuple) else [value]
+    listed = isinstance(value, list | tuple)
+    items = tuple(value) if listed else (value,)
     if not items:
         errors.append(FieldError("options.expect_status", "must not be empty"))
         return _DEFAULT_STATUSES
+    read = _read_plain_statuses if _is_plain(items) else _read_statuses
+    statuses, bad = read(items)
+    for index in bad:
+        field = f"options.expect_status[{index}]" if listed else "options.expect_status"
+        errors.append(
+            FieldError(
+                field,
+                "must be a status code (100-599), a range such as 200-299 "
+                f"or a class such as 2xx, got {items[index]!r}",
+            )
+        )
+    return statuses
+
+
+def _read_statuses(items: tuple[Any, ...]) -> tuple[_StatusSet, tuple[int, ...]]:
+    """The codes the items name, and the positions of the items that name none."""
     codes: set[int] = set()
     labels: list[str] = []
+    bad: list[int] = []
     for index, item in enumerate(items):
-        field = (
-            f"options.expect_status[{index}]"
-            if isinstance(value, list | tuple)
-            else "options.expect_status"
-        )
         found = _status_item(item)
         if found is None:
-            errors.append(
-                FieldError(
-                    field,
-                    "must be a status code (100-599), a range such as 200-299 "
-                    f"or a class such as 2xx, got {item!r}",
-                )
-            )
-            continue
-        codes.update(found)
-        labels.append(str(item).strip().lower())
-    return _StatusSet(frozenset(codes), ", ".join(labels))
+            bad.append(index)
+        else:
+            codes.update(found)
+            labels.append(str(item).strip().lower())
+    return _StatusSet(frozenset(codes), ", ".join(labels)), tuple(bad)
+
+
+_read_plain_statuses = functools.lru_cache(maxsize=STATUS_CACHE_SIZE)(_read_statuses)
+
+
+def _is_plain(values: Iterable[Any]) -> bool:
+    """Whether every value is exactly ``str`` or ``int``.
+
+    Such values are equal only when they behave the same, unlike ``1``,
+    ``1.0`` and ``True``, so what a pure function makes of them can be cached
+    and shared by every check that gives the same values.
+    """
+    return _PLAIN_TYPES.issuperset(map(type, values))
+
+
+_PLAIN_TYPES: Final = frozenset({str, int})
 
 
 def _status_item(item: Any) -> range | None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import dns.exception
+import dns.name
 import pytest
 
 from engine.checks import CheckSpec, get_kind
-from engine.checks.dns import DnsCheck, normalise
+from engine.checks.dns import DnsCheck, _dns_name, normalise
 from engine.errors import ValidationError
 from engine.result import CheckFailure, Reason
 from tests.dns_server import ZoneServer
@@ -231,6 +233,37 @@ def test_every_problem_is_reported_together() -> None:
         "options.resolver",
         "target",
     ]
+
+
+def read_name(parse: Callable[[str], dns.name.Name], text: str) -> object:
+    """The labels ``parse`` makes of ``text``, or the error it raises."""
+    try:
+        return parse(text).labels
+    except dns.exception.DNSException as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "example.com",
+        "Example.COM.",
+        "_sip._tcp.example.com",
+        "*.example.com",
+        "a" * 63 + ".com",
+        "a" * 64 + ".com",
+        ".".join(["a" * 63] * 4),
+        "a..b",
+        ".a",
+        "a\\.b.example",
+        "\\065.example",
+        "@",
+        ".",
+        "caf\u00e9.example",
+    ],
+)
+def test_a_name_reads_as_dnspython_reads_it(text: str) -> None:
+    assert read_name(_dns_name, text) == read_name(dns.name.from_text, text)
 
 
 def test_the_resolver_accepts_bracketed_ipv6_with_a_port() -> None:

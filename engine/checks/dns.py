@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import Any, Self
 
 import dns.asyncquery
@@ -50,6 +52,16 @@ MAX_EXPECTED = 100
 DEFAULT_PORT = 53
 
 Server = tuple[str, int]
+Servers = Sequence[Server]
+
+NAME_CACHE_SIZE = 4096
+"""How many target names keep their parsed ``Name``."""
+
+RESOLVER_CACHE_SIZE = 256
+"""How many ``resolver`` values keep their parsed server."""
+
+_SPACE = re.compile(r"\s")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_*-]+(?:\.[A-Za-z0-9_*-]+)*\.?")
 
 
 class DnsCheck(Check):
@@ -72,7 +84,7 @@ class DnsCheck(Check):
         self,
         name: dns.name.Name,
         rdtype: dns.rdatatype.RdataType,
-        servers: list[Server] | None,
+        servers: Servers | None,
         timeout: float,
         expected: tuple[str, ...] = (),
         expect_rcode: dns.rcode.Rcode | None = None,
@@ -221,7 +233,7 @@ class DnsCheck(Check):
         return Observation(elapsed, phases, details)
 
     async def _ask(
-        self, query: dns.message.Message, servers: list[Server], deadline: float
+        self, query: dns.message.Message, servers: Servers, deadline: float
     ) -> tuple[dns.message.Message, Server, bool]:
         """The first response from ``servers``, each given a fair share of time.
 
@@ -368,51 +380,76 @@ def _system_servers() -> list[Server]:
 
 def _name(target: str, errors: list[FieldError]) -> dns.name.Name | None:
     text = target.strip()
-    if not text or any(char.isspace() for char in text):
+    if not text or _SPACE.search(text):
         errors.append(FieldError("target", f"must be a DNS name, got {target!r}"))
         return None
     try:
-        return dns.name.from_text(text)
+        return _dns_name(text)
     except dns.exception.DNSException as exc:
         errors.append(FieldError("target", f"is not a valid DNS name: {exc}"))
         return None
 
 
-def _resolver(value: Any, errors: list[FieldError]) -> list[Server] | None:
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
+def _dns_name(text: str) -> dns.name.Name:
+    """``dns.name.from_text``, reading the plain names most targets are directly.
+
+    ``from_text`` walks its text a byte at a time for escapes; a plain name
+    (letters, digits, ``-``, ``_`` and ``*`` in labels between dots) splits
+    at its dots into the same labels, and ``Name`` checks their lengths as
+    ``from_text`` would. Names are immutable, so checks of one name share it.
+    """
+    if _PLAIN_NAME.fullmatch(text):
+        labels = text.encode("ascii").split(b".")
+        if labels[-1]:
+            labels.append(b"")
+        return dns.name.Name(labels)
+    return dns.name.from_text(text)
+
+
+def _resolver(value: Any, errors: list[FieldError]) -> Servers | None:
     """``host`` or ``host:port`` (``[v6]:port``) of the server to ask."""
     if value is None:
         return None
-    shape = (
-        "must be an IP address with an optional port, such as 9.9.9.9, "
-        f"9.9.9.9:5353 or [::1]:53, got {value!r}"
-    )
     if not isinstance(value, str):
-        errors.append(FieldError("options.resolver", shape))
+        errors.append(FieldError("options.resolver", _resolver_shape(value)))
         return None
+    try:
+        return _servers_at(value)
+    except ValueError as exc:
+        errors.append(FieldError("options.resolver", str(exc)))
+        return None
+
+
+@functools.lru_cache(maxsize=RESOLVER_CACHE_SIZE, typed=True)
+def _servers_at(value: str) -> Servers:
+    """The one server ``value`` names, shared by every check that names it.
+
+    Raises ``ValueError`` with the problem, fit to follow the field name.
+    """
     host, port_text = value.strip(), str(DEFAULT_PORT)
     if host.startswith("[") and "]" in host:
         host, _, rest = host[1:].partition("]")
         if rest:
             if not rest.startswith(":"):
-                errors.append(FieldError("options.resolver", shape))
-                return None
+                raise ValueError(_resolver_shape(value))
             port_text = rest[1:]
     elif host.count(":") == 1:
         host, _, port_text = host.partition(":")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        errors.append(FieldError("options.resolver", shape))
-        return None
+        raise ValueError(_resolver_shape(value)) from None
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        errors.append(
-            FieldError(
-                "options.resolver",
-                f"port must be between 1 and 65535, got {port_text!r}",
-            )
-        )
-        return None
-    return [(str(address), int(port_text))]
+        raise ValueError(f"port must be between 1 and 65535, got {port_text!r}")
+    return ((str(address), int(port_text)),)
+
+
+def _resolver_shape(value: Any) -> str:
+    return (
+        "must be an IP address with an optional port, such as 9.9.9.9, "
+        f"9.9.9.9:5353 or [::1]:53, got {value!r}"
+    )
 
 
 def _expected(

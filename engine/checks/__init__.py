@@ -62,11 +62,17 @@ def _load() -> None:
 
 
 def get_kind(name: str) -> type[Check] | None:
-    """The check class registered as ``name``, or None."""
-    _load()
+    """The check class registered as ``name``, or None.
+
+    Every monitor built asks for its kind, so once the registry is loaded the
+    answer is one dictionary lookup.
+    """
+    if not _loaded:
+        _load()
     return _kinds.get(name)
 
 
 def kind_names() -> list[str]:
-    _load()
+    if not _loaded:
+        _load()
     return sorted(_kinds)

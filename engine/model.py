@@ -9,6 +9,7 @@ YAML and JSON files and the API.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +32,14 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRY_INTERVAL = 20.0
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ID_MATCH = _ID.fullmatch
 _EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+TAGS_CACHE_SIZE = 4096
+"""How many distinct tag lists keep their checked tuple, shared by monitors."""
+
+OPTIONS_CACHE_SIZE = 4096
+"""How many distinct sets of plain options keep one copy, shared by monitors."""
 
 
 class Priority(enum.StrEnum):
@@ -47,6 +55,7 @@ class Priority(enum.StrEnum):
 
 
 _PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+_PRIORITIES: dict[Any, Priority] = {priority.value: priority for priority in Priority}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,7 @@ _FIELDS = (
     "description",
     "options",
 )
+_FIELD_NAMES = frozenset(_FIELDS)
 
 
 def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
@@ -116,19 +126,37 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     Every problem is collected and raised together as one ``ValidationError``
     whose entries name their field, e.g. ``interval: must be between 1s and
     24h, got 0s``.
+
+    A million monitors are built twice on the way to running, so each field
+    is first tested for the plain value it almost always holds; only a value
+    that fails that test goes through the helper that explains the problem.
     """
-    if not isinstance(data, Mapping):
+    # A dict is by far the most common mapping, and the abstract check is slow.
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise ValidationError([FieldError("", f"must be a mapping, got {data!r}")])
     errors: list[FieldError] = []
-    for key in data:
-        if key not in _FIELDS:
-            errors.append(FieldError(str(key), "unknown field"))
+    if not _FIELD_NAMES.issuperset(data):
+        errors.extend(
+            FieldError(str(key), "unknown field")
+            for key in data
+            if key not in _FIELD_NAMES
+        )
 
-    name = _text(data, "name", errors, required=True, limit=200)
-    monitor_id = _monitor_id(data, name, errors)
-    kind = _text(data, "kind", errors, required=True, limit=64)
-    target = _text(data, "target", errors, required=False, limit=2048)
-    description = _text(data, "description", errors, required=False, limit=4000)
+    name = data.get("name")
+    if type(name) is not str or not 0 < len(name) <= 200 or name.isspace():
+        name = _text(data, "name", errors, required=True, limit=200)
+    monitor_id = data.get("id")
+    if type(monitor_id) is not str or _ID_MATCH(monitor_id) is None:
+        monitor_id = _monitor_id(data, name, errors)
+    kind = data.get("kind")
+    if type(kind) is not str or not 0 < len(kind) <= 64 or kind.isspace():
+        kind = _text(data, "kind", errors, required=True, limit=64)
+    target = data.get("target")
+    if type(target) is not str or len(target) > 2048:
+        target = _text(data, "target", errors, required=False, limit=2048)
+    description = data.get("description")
+    if description is not None:
+        description = _text(data, "description", errors, required=False, limit=4000)
 
     interval = _duration(data, "interval", DEFAULT_INTERVAL, errors)
     if interval is not None and not MIN_INTERVAL <= interval <= MAX_INTERVAL:
@@ -169,19 +197,15 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
         )
 
     retries = data.get("retries", 0)
-    if isinstance(retries, bool) or not isinstance(retries, int):
-        errors.append(FieldError("retries", f"must be a whole number, got {retries!r}"))
-    elif not 0 <= retries <= MAX_RETRIES:
-        errors.append(
-            FieldError("retries", f"must be between 0 and {MAX_RETRIES}, got {retries}")
-        )
+    if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
+        _check_retries(retries, errors)
 
     tags = _tags(data.get("tags", ()), errors)
 
     priority_text = data.get("priority", "normal")
     try:
-        priority = Priority(priority_text)
-    except ValueError:
+        priority = _PRIORITIES[priority_text]
+    except (KeyError, TypeError):
         errors.append(
             FieldError(
                 "priority",
@@ -194,10 +218,14 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     if not isinstance(enabled, bool):
         errors.append(FieldError("enabled", f"must be true or false, got {enabled!r}"))
 
-    options = data.get("options") or {}
-    if not isinstance(options, Mapping):
+    options = data.get("options") or _EMPTY_OPTIONS
+    if (
+        type(options) is not dict
+        and options is not _EMPTY_OPTIONS
+        and not isinstance(options, Mapping)
+    ):
         errors.append(FieldError("options", f"must be a mapping, got {options!r}"))
-        options = {}
+        options = _EMPTY_OPTIONS
 
     check: Check | None = None
     check_class = get_kind(kind) if kind else None
@@ -211,11 +239,11 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
         # Bad common fields are already reported; the kind still checks its own
         # fields against stand-in values so every problem shows up at once.
         spec = CheckSpec(
-            monitor_id=monitor_id or "",
-            target=target or "",
-            options=options,
-            interval=interval or DEFAULT_INTERVAL,
-            timeout=timeout or fallback_timeout,
+            monitor_id or "",
+            target or "",
+            options,
+            interval or DEFAULT_INTERVAL,
+            timeout or fallback_timeout,
         )
         try:
             check = check_class.prepare(spec)
@@ -232,20 +260,20 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
     assert timeout is not None
     assert retry_interval is not None
     return Monitor(
-        id=monitor_id,
-        name=name,
-        kind=kind,
-        target=target or "",
-        check=check,
-        interval=interval,
-        timeout=timeout,
-        retries=retries,
-        retry_interval=retry_interval,
-        tags=tags,
-        priority=priority,
-        enabled=enabled,
-        description=description or "",
-        options=MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS,
+        monitor_id,
+        name,
+        kind,
+        target or "",
+        check,
+        interval,
+        timeout,
+        retries,
+        retry_interval,
+        tags,
+        priority,
+        enabled,
+        description or "",
+        _frozen_options(options),
     )
 
 
@@ -398,21 +426,79 @@ def _duration(
         return None
 
 
+def _check_retries(value: Any, errors: list[FieldError]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(FieldError("retries", f"must be a whole number, got {value!r}"))
+    elif not 0 <= value <= MAX_RETRIES:
+        errors.append(
+            FieldError("retries", f"must be between 0 and {MAX_RETRIES}, got {value}")
+        )
+
+
 def _tags(value: Any, errors: list[FieldError]) -> tuple[str, ...]:
+    """The tags without repeats; one tuple serves every monitor with that list."""
     if isinstance(value, str) or not isinstance(value, list | tuple):
         errors.append(FieldError("tags", f"must be a list of text, got {value!r}"))
         return ()
-    tags: list[str] = []
+    try:
+        tags = _valid_tags(tuple(value))
+    except TypeError:
+        # An unhashable item cannot be a tag; it is reported below.
+        tags = None
+    if tags is not None:
+        return tags
     for index, tag in enumerate(value):
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 64:
+        if not _is_tag(tag):
             errors.append(
                 FieldError(
                     f"tags[{index}]", f"must be text of 1-64 characters, got {tag!r}"
                 )
             )
-        elif tag not in tags:
-            tags.append(tag)
-    return tuple(tags)
+    return ()
+
+
+@functools.lru_cache(maxsize=TAGS_CACHE_SIZE)
+def _valid_tags(value: tuple[Any, ...]) -> tuple[str, ...] | None:
+    """The tags in ``value`` without repeats, or None when one is not a tag."""
+    if not all(_is_tag(tag) for tag in value):
+        return None
+    return tuple(dict.fromkeys(value))
+
+
+def _is_tag(tag: Any) -> bool:
+    return isinstance(tag, str) and 0 < len(tag) <= 64 and not tag.isspace()
+
+
+def _frozen_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``options`` for the monitor to keep.
+
+    Options that are all text, whole numbers, true, false or null, under text
+    names, cannot change, so monitors with the same ones share one copy. The
+    types are part of the key, as ``1 == True``.
+    """
+    if not options:
+        return _EMPTY_OPTIONS
+    if (
+        type(options) is dict
+        and _NAME_TYPES.issuperset(map(type, options))
+        and _SCALAR_TYPES.issuperset(map(type, options.values()))
+    ):
+        return _shared_options(
+            tuple(options.items()), tuple(map(type, options.values()))
+        )
+    return MappingProxyType(dict(options))
+
+
+_NAME_TYPES = frozenset({str})
+_SCALAR_TYPES = frozenset({str, int, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=OPTIONS_CACHE_SIZE)
+def _shared_options(
+    items: tuple[tuple[str, Any], ...], types: tuple[type, ...]
+) -> Mapping[str, Any]:
+    # ``types`` only keeps apart options whose values are equal but not alike.
+    return MappingProxyType(dict(items))
 
 
 def _number(seconds: float) -> int | float:

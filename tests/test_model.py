@@ -135,6 +135,43 @@ def test_a_bad_field_is_named_with_its_problem(
     assert problems(definition(**fields)) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("accepted", "refused", "expected"),
+    [
+        (
+            {"interval": 60},
+            {"interval": True},
+            "interval: must be a duration such as 30s or 5m, got True",
+        ),
+        (
+            {"retries": 1},
+            {"retries": True},
+            "retries: must be a whole number, got True",
+        ),
+        (
+            {"options": {"level": 1}},
+            {"options": {"level": 1.0}},
+            "options.level: must be a number, got 1.0",
+        ),
+    ],
+)
+def test_a_value_equal_to_an_accepted_one_but_of_another_type_is_judged_anew(
+    accepted: dict[str, Any], refused: dict[str, Any], expected: str
+) -> None:
+    monitor_from_dict(definition(**accepted))
+
+    assert problems(definition(**refused)) == [expected]
+
+
+def test_options_keep_the_types_they_were_given() -> None:
+    number = monitor_from_dict(definition(options={"level": 1}))
+    flag = monitor_from_dict(definition(options={"level": True}))
+
+    assert type(number.options["level"]) is int
+    assert type(flag.options["level"]) is bool
+    assert flag.to_dict()["options"] == {"level": True}
+
+
 def test_an_unknown_kind_lists_the_known_ones() -> None:
     (problem,) = problems(definition(kind="smtp-magic"))
 

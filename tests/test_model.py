@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+import yaml
 
 from engine.checks import Check, CheckSpec, register
 from engine.durations import format_duration, parse_duration
@@ -267,6 +268,21 @@ def test_a_file_that_is_not_yaml_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match=r"broken\.yaml: not valid"):
         load_monitors(path)
+
+
+def test_a_broken_yaml_file_is_reported_as_the_yaml_library_words_it(
+    tmp_path: Path,
+) -> None:
+    text = "monitors:\n  - name: a\n   kind: http\n"
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(yaml.YAMLError) as parsed:
+        yaml.safe_load(text)
+
+    with pytest.raises(ValidationError) as caught:
+        load_monitors(path)
+
+    assert str(caught.value) == f"{path}: not valid: {parsed.value}"
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,10 @@ import logging
 import zlib
 from typing import Any
 
+import msgpack
+
 from engine.events import RECOVERED, STATE_CHANGED, Event, StateChange, new_event_id
-from engine.result import MonitorState, unpack_results
+from engine.result import CheckResult, MonitorState
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,18 @@ class AlertActor:
         self._hub = hub
 
     async def observe(self, batch: bytes) -> int:
-        """Take one batch of results; returns how many state changes it held."""
+        """Take one batch of results; returns how many state changes it held.
+
+        Only the results that changed a state are looked at closely: the
+        batch is read as plain mappings, not turned into result objects.
+        """
         changes: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
-        for result in unpack_results(batch):
-            before = result.previous_state
-            if before is None:
+        for data in msgpack.unpackb(batch, raw=False):
+            if data.get("previous_state") is None:
                 continue
+            result = CheckResult.from_dict(data)
+            before = MonitorState(data["previous_state"])
             change = StateChange(
                 monitor_id=result.monitor_id,
                 at=result.started_at,
@@ -74,7 +81,6 @@ class AlertActor:
                     result.reason,
                 )
         if changes:
-            await self._storage.write_state_changes.remote(changes)
-            await self._storage.write_events.remote(events)
+            await self._storage.write_changes.remote(changes, events)
         await self._hub.publish.remote(batch, events)
         return len(changes)

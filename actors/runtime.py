@@ -37,6 +37,9 @@ DEFAULT_SHARDS = 2
 DEFAULT_RETENTION_DAYS = 30.0
 NAMESPACE = "upcast"
 
+# The least time between two reads of the live feed, in seconds.
+LIVE_READ_GAP = 0.05
+
 # How often ``start`` looks at the shards while they load their monitors.
 LOAD_POLL = 0.5
 
@@ -349,6 +352,10 @@ class RayPlatform:
                         yield {"type": "result", "data": data}
                 for event in events:
                     yield {"type": "event", "data": event}
+            if entries:
+                # Batches arrive from every shard in turn; a short pause
+                # collects several per read instead of one read each.
+                await asyncio.sleep(LIVE_READ_GAP)
 
     async def record_ping(
         self,

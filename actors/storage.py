@@ -61,9 +61,15 @@ class StorageActor:
         store = await self._ready()
         return await store.write_results(unpack_results(batch))
 
-    async def write_state_changes(self, changes: list[dict[str, Any]]) -> None:
+    async def write_changes(
+        self, changes: list[dict[str, Any]], events: list[dict[str, Any]]
+    ) -> None:
+        """Keep state changes and the events that tell of them, in one call."""
         store = await self._ready()
-        await store.write_state_changes([StateChange.from_dict(c) for c in changes])
+        await asyncio.gather(
+            store.write_state_changes([StateChange.from_dict(c) for c in changes]),
+            store.write_events([Event.from_dict(event) for event in events]),
+        )
 
     async def write_events(self, events: list[dict[str, Any]]) -> None:
         store = await self._ready()

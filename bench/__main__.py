@@ -6,9 +6,13 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import engine, platform
+from bench import engine, platform, scale
 
-BENCHMARKS: dict[str, ModuleType] = {"engine": engine, "platform": platform}
+BENCHMARKS: dict[str, ModuleType] = {
+    "engine": engine,
+    "platform": platform,
+    "scale": scale,
+}
 
 
 def main() -> int:

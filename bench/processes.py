@@ -93,3 +93,29 @@ def tree_cpu_by_name(pid: int) -> dict[str, float]:
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of ``pid``'s tree, counting pages shared between them twice."""
     return sum(rss_bytes(member) for member in tree(pid))
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one live process: its private pages plus its
+    share of the pages it shares; 0 when it has ended or cannot be read."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_pss_by_name(pid: int) -> dict[str, int]:
+    """Proportional set size of ``pid``'s tree, summed by process name.
+
+    Unlike the resident size, the sum over processes counts a shared page
+    once, which matters for Ray's workers that share their libraries.
+    """
+    totals: dict[str, int] = {}
+    for member in tree(pid):
+        key = name(member)
+        totals[key] = totals.get(key, 0) + pss_bytes(member)
+    return totals

@@ -172,8 +172,8 @@ class Store(ABC):
         """A monitor's results, newest first, ``since <= started_at < until``."""
 
     @abstractmethod
-    async def latest_results(self) -> dict[str, CheckResult]:
-        """The newest result of every monitor that has one, by monitor id."""
+    async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
+        """The newest result of each of these monitors that has one, by id."""
 
     @abstractmethod
     async def latest_states(self, monitor_ids: list[str]) -> dict[str, LatestState]:

@@ -19,7 +19,6 @@ import functools
 import importlib.resources
 import json
 import logging
-import math
 import queue
 import re
 import sqlite3
@@ -75,6 +74,16 @@ waits for the whole group, so the group is capped.
 
 RETENTION_BATCH = 5_000
 """Rows deleted per transaction by retention, so other writes get in between."""
+
+WRITER_CACHE_KIB = 64 * 1024
+"""Page cache of the writer: the hot pages of the result index stay in it."""
+
+CHECKPOINT_PAGES = 10_000
+"""WAL pages (4 KiB each) written before they are folded into the database.
+
+Folding less often folds a page changed many times once; the WAL then
+grows to about 40 MiB between checkpoints.
+"""
 
 BUSY_TIMEOUT_MS = 5_000
 """How long a connection waits for a lock held by another process."""
@@ -264,8 +273,11 @@ class SqliteStore(Store):
         )
         return await self._read(query)
 
-    async def latest_results(self) -> dict[str, CheckResult]:
-        return await self._read(_latest_results)
+    async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
+        check_list("monitor_ids", monitor_ids, str)
+        if not monitor_ids:
+            return {}
+        return await self._read(functools.partial(_latest_results, monitor_ids))
 
     async def latest_states(self, monitor_ids: list[str]) -> dict[str, LatestState]:
         check_list("monitor_ids", monitor_ids, str)
@@ -335,7 +347,6 @@ class SqliteStore(Store):
                 deleted += count
                 if count < RETENTION_BATCH:
                     break
-        await self._write(functools.partial(_forget_old_latest, cutoff))
 
         if deleted:
             logger.info("retention deleted %d rows older than %g days", deleted, days)
@@ -561,6 +572,11 @@ def _connect_writer(
         if mode != "wal":
             raise StoreError(f"{path}: cannot use WAL journal mode, got {mode!r}")
         connection.execute("PRAGMA synchronous = NORMAL")
+        # Savepoints keep their undo pages in a temporary journal; in
+        # memory that costs a copy, in a file a write per page changed.
+        connection.execute("PRAGMA temp_store = MEMORY")
+        connection.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+        connection.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
 
         _migrate(connection, path, found, migrations, progress)
     except sqlite3.Error as exc:
@@ -685,11 +701,11 @@ _INSERT_RESULT = f"""
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-_ADVANCE_LATEST = """
-    INSERT INTO latest_results (monitor_id, started_at) VALUES (?, ?)
-    ON CONFLICT (monitor_id) DO UPDATE SET started_at = excluded.started_at
-    WHERE excluded.started_at > latest_results.started_at
-"""
+# A monitor's newest result: the last entry of the (monitor, time) index.
+_NEWEST_ROWID = (
+    "SELECT rowid FROM results WHERE monitor_id = wanted.value "
+    "ORDER BY started_at DESC LIMIT 1"
+)
 
 _STATE_CHANGE_COLUMNS = "monitor_id, at, state_before, state_after, reason, message"
 
@@ -763,18 +779,16 @@ def _definition(text: str) -> dict[str, Any]:
 
 
 def _write_results(results: list[CheckResult], connection: sqlite3.Connection) -> int:
-    """Insert results not stored yet and move each monitor's latest pointer."""
+    """Insert the results not stored yet; how many were new."""
     check_list("results", results, CheckResult)
     rows = []
-    newest: dict[str, float] = {}
     for index, result in enumerate(results):
         place = f"results[{index}]"
         check_result(place, result)
-        started_at = float(result.started_at)
         rows.append(
             (
                 result.monitor_id,
-                started_at,
+                float(result.started_at),
                 result.ok,
                 result.latency_ms,
                 str(result.state),
@@ -787,14 +801,10 @@ def _write_results(results: list[CheckResult], connection: sqlite3.Connection) -
                 to_json(f"{place}.details", result.details),
             )
         )
-        if started_at > newest.get(result.monitor_id, -math.inf):
-            newest[result.monitor_id] = started_at
 
     before = connection.total_changes
     connection.executemany(_INSERT_RESULT, rows)
-    written = connection.total_changes - before
-    connection.executemany(_ADVANCE_LATEST, newest.items())
-    return written
+    return connection.total_changes - before
 
 
 def _read_results(
@@ -817,13 +827,14 @@ def _read_results(
     return [_result(row) for row in connection.execute(sql, parameters)]
 
 
-def _latest_results(connection: sqlite3.Connection) -> dict[str, CheckResult]:
-    # CROSS JOIN keeps the pointers as the outer loop: one key lookup per
-    # monitor, where the planner might otherwise scan every result.
+def _latest_results(
+    monitor_ids: list[str], connection: sqlite3.Connection
+) -> dict[str, CheckResult]:
     columns = ", ".join(f"r.{name}" for name in _RESULT_COLUMNS.split(", "))
     rows = connection.execute(
-        f"SELECT {columns} FROM latest_results AS l CROSS JOIN results AS r "
-        "ON r.monitor_id = l.monitor_id AND r.started_at = l.started_at"
+        f"SELECT {columns} FROM json_each(?) AS wanted "
+        f"CROSS JOIN results AS r ON r.rowid = ({_NEWEST_ROWID})",
+        (json.dumps(monitor_ids),),
     )
     return {row[0]: _result(row) for row in rows}
 
@@ -835,11 +846,8 @@ def _latest_states(
     # neither a temporary table nor thousands of placeholders.
     rows = connection.execute(
         "SELECT r.monitor_id, r.state, r.started_at, r.ok, r.latency_ms, "
-        "r.reason, r.message, r.attempt "
-        "FROM json_each(?) AS wanted "
-        "CROSS JOIN latest_results AS l ON l.monitor_id = wanted.value "
-        "CROSS JOIN results AS r "
-        "ON r.monitor_id = l.monitor_id AND r.started_at = l.started_at",
+        "r.reason, r.message, r.attempt FROM json_each(?) AS wanted "
+        f"CROSS JOIN results AS r ON r.rowid = ({_NEWEST_ROWID})",
         (json.dumps(monitor_ids),),
     )
     return {
@@ -978,8 +986,8 @@ def _read_events(
 
 def _delete_old_results(cutoff: float, connection: sqlite3.Connection) -> int:
     cursor = connection.execute(
-        "DELETE FROM results WHERE (monitor_id, started_at) IN ("
-        "SELECT monitor_id, started_at FROM results WHERE started_at < ? LIMIT ?)",
+        "DELETE FROM results WHERE rowid IN ("
+        "SELECT rowid FROM results WHERE started_at < ? LIMIT ?)",
         (cutoff, RETENTION_BATCH),
     )
     return cursor.rowcount
@@ -1001,8 +1009,3 @@ def _delete_old_events(cutoff: float, connection: sqlite3.Connection) -> int:
         (cutoff, RETENTION_BATCH),
     )
     return cursor.rowcount
-
-
-def _forget_old_latest(cutoff: float, connection: sqlite3.Connection) -> None:
-    """Drop latest-result pointers whose results retention has deleted."""
-    connection.execute("DELETE FROM latest_results WHERE started_at < ?", (cutoff,))

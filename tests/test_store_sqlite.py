@@ -97,7 +97,23 @@ async def test_open_applies_every_migration_and_records_the_version(
         assert s.schema_version() == known
 
     assert user_version(database) == known
-    assert steps == [(1, known, "initial")]
+    assert steps == [
+        (1, known, "initial"),
+        (2, known, "results in arrival order"),
+    ]
+
+
+async def test_results_written_before_the_arrival_order_schema_are_kept(
+    database: Path,
+) -> None:
+    async with SqliteStore(database, migrations=packaged_migrations()[:1]) as old:
+        await old.write_results([result("api", 10.0), result("api", 20.0)])
+
+    async with SqliteStore(database) as upgraded:
+        assert upgraded.schema_version() == len(packaged_migrations())
+        assert [r.started_at for r in await upgraded.results("api")] == [20.0, 10.0]
+        assert await upgraded.latest_results(["api"]) == {"api": result("api", 20.0)}
+        assert await upgraded.write_results([result("api", 20.0)]) == 0
 
 
 async def test_an_up_to_date_database_opens_without_migrating(database: Path) -> None:
@@ -152,15 +168,17 @@ async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(
 async def test_a_failing_migration_leaves_the_database_at_the_last_good_version(
     database: Path,
 ) -> None:
+    good = packaged_migrations()
     broken = Migration(
-        2, "broken", "CREATE TABLE extra (x);\nINSERT INTO nowhere VALUES (1);"
+        len(good) + 1,
+        "broken",
+        "CREATE TABLE extra (x);\nINSERT INTO nowhere VALUES (1);",
     )
-    migrations = [*packaged_migrations(), broken]
 
     with pytest.raises(StoreError, match="no such table: nowhere"):
-        await SqliteStore(database, migrations=migrations).open()
+        await SqliteStore(database, migrations=[*good, broken]).open()
 
-    assert user_version(database) == 1
+    assert user_version(database) == len(good)
     with sqlite3.connect(database) as connection:
         tables = {
             row[0] for row in connection.execute("SELECT name FROM sqlite_schema")
@@ -354,7 +372,7 @@ async def test_latest_results_hold_the_newest_result_of_each_monitor(
     await store.write_results([result("api", 10.0, ok=False, state=MonitorState.DOWN)])
     await store.write_results([result("web", 7.0), result("web", 6.0)])
 
-    latest = await store.latest_results()
+    latest = await store.latest_results(["api", "web", "none"])
 
     assert latest == {"api": result("api", 20.0), "web": result("web", 7.0)}
 
@@ -428,7 +446,7 @@ async def test_retention_deletes_only_rows_older_than_the_window(store: Store) -
     ]
     assert await store.state_changes() == [new_change]
     assert await store.events() == [new_event]
-    assert set(await store.latest_results()) == {"api"}
+    assert set(await store.latest_results(["old", "api"])) == {"api"}
 
 
 async def test_retention_with_nothing_old_deletes_nothing(store: Store) -> None:
@@ -555,7 +573,7 @@ async def test_concurrent_writes_from_many_tasks_all_land(store: Store) -> None:
     assert counts == [200] * 50
     for task in range(50):
         assert len(await store.results(f"m{task}", limit=1000)) == 200
-    assert len(await store.latest_results()) == 50
+    assert len(await store.latest_results([f"m{task}" for task in range(50)])) == 50
 
 
 async def test_reads_go_ahead_while_a_write_waits_for_the_lock(

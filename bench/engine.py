@@ -34,7 +34,7 @@ import numpy as np
 
 from bench import report
 from bench.report import step
-from bench.targets import Target, measure_against_target, run_wrk
+from bench.targets import Target, run_benchmark, run_wrk
 from engine.model import Monitor, monitor_from_dict
 from engine.result import CheckResult
 from engine.scheduler import Scheduler
@@ -438,14 +438,12 @@ def verdicts(figures: dict[str, Any]) -> list[report.Row]:
 
 
 def run(args: argparse.Namespace) -> int:
-    target, figures = measure_against_target(
-        args.target, lambda target: measure(args, target)
-    )
-    report.print_table(verdicts(figures))
-    report.write_json(
-        args.json,
+    return run_benchmark(
         "engine",
-        target=target,
+        args.target,
+        lambda target: measure(args, target),
+        verdicts,
+        path=args.json,
         settings={
             "seconds": args.seconds,
             "saturating_monitors": args.saturating_monitors,
@@ -454,6 +452,4 @@ def run(args: argparse.Namespace) -> int:
             "fleet_seconds": args.fleet_seconds,
         },
         targets=TARGETS,
-        figures=figures,
     )
-    return 0

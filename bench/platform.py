@@ -42,7 +42,7 @@ import socketio
 from bench import report
 from bench.processes import tree_cpu_by_name, tree_rss_bytes
 from bench.report import step
-from bench.targets import Target, free_port, measure_against_target
+from bench.targets import Target, free_port, run_benchmark
 from sdk.client import AsyncClient
 
 SUMMARY = "checks through the running platform to a socket.io client"
@@ -344,14 +344,12 @@ def verdicts(figures: dict[str, Any]) -> list[report.Row]:
 
 
 def run(args: argparse.Namespace) -> int:
-    target, figures = measure_against_target(
-        args.target, lambda target: measure(args, target)
-    )
-    report.print_table(verdicts(figures))
-    report.write_json(
-        args.json,
+    return run_benchmark(
         "platform",
-        target=target,
+        args.target,
+        lambda target: measure(args, target),
+        verdicts,
+        path=args.json,
         settings={
             "monitors": args.monitors,
             "interval": args.interval,
@@ -361,6 +359,4 @@ def run(args: argparse.Namespace) -> int:
             "shards": args.shards,
         },
         targets=TARGETS,
-        figures=figures,
     )
-    return 0

@@ -38,7 +38,7 @@ from typing import Any
 from bench import report
 from bench.processes import tree_cpu_by_name, tree_pss_by_name
 from bench.report import step
-from bench.targets import Target, free_port, measure_against_target
+from bench.targets import Target, free_port, run_benchmark
 from sdk.client import AsyncClient
 
 SUMMARY = "a million monitors on one machine: load, lateness, memory, reload"
@@ -440,14 +440,12 @@ def verdicts(figures: dict[str, Any]) -> list[report.Row]:
 
 
 def run(args: argparse.Namespace) -> int:
-    target, figures = measure_against_target(
-        args.target, lambda target: measure(args, target)
-    )
-    report.print_table(verdicts(figures))
-    report.write_json(
-        args.json,
+    return run_benchmark(
         "scale",
-        target=target,
+        args.target,
+        lambda target: measure(args, target),
+        verdicts,
+        path=args.json,
         settings={
             "monitors": args.monitors,
             "interval": args.interval,
@@ -458,6 +456,4 @@ def run(args: argparse.Namespace) -> int:
             "reload": not args.no_reload,
         },
         targets=TARGETS,
-        figures=figures,
     )
-    return 0

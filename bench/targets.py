@@ -23,6 +23,7 @@ from typing import Any
 
 import uvloop
 
+from bench import report
 from bench.processes import tree_cpu_seconds
 from bench.report import step
 
@@ -197,3 +198,27 @@ def measure_against_target(
     finally:
         target.stop()
     return target.name, figures
+
+
+def run_benchmark(
+    name: str,
+    prefer: str,
+    measure: Callable[[Target], Coroutine[Any, Any, dict[str, Any]]],
+    verdicts: Callable[[dict[str, Any]], list[report.Row]],
+    *,
+    path: Path,
+    settings: dict[str, Any],
+    targets: dict[str, float],
+) -> int:
+    """Measure against a target, print the table of verdicts, write the JSON."""
+    target, figures = measure_against_target(prefer, measure)
+    report.print_table(verdicts(figures))
+    report.write_json(
+        path,
+        name,
+        target=target,
+        settings=settings,
+        targets=targets,
+        figures=figures,
+    )
+    return 0

@@ -178,7 +178,11 @@ def _split_plain_url(text: str) -> _UrlParts | None:
     port = int(port_text) if port_text is not None else (443 if tls else 80)
     if not 0 < port <= 65535:
         return None
-    host, is_ip = _checked_host(host.lower())
+    if is_ipv4(host):
+        # Many monitors name distinct addresses, which would only churn the cache.
+        is_ip = True
+    else:
+        host, is_ip = _checked_host(host.lower())
     path = path or "/"
     if query is not None:
         path = f"{path}?{query}"

@@ -503,14 +503,10 @@ def _frozen_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
     """
     if not options:
         return _EMPTY_OPTIONS
-    if (
-        type(options) is dict
-        and _NAME_TYPES.issuperset(map(type, options))
-        and _SCALAR_TYPES.issuperset(map(type, options.values()))
-    ):
-        return _shared_options(
-            tuple(options.items()), tuple(map(type, options.values()))
-        )
+    if type(options) is dict and _NAME_TYPES.issuperset(map(type, options)):
+        types = tuple(map(type, options.values()))
+        if _SCALAR_TYPES.issuperset(types):
+            return _shared_options(tuple(options.items()), types)
     return MappingProxyType(dict(options))
 
 

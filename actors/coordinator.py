@@ -27,7 +27,7 @@ from engine.events import (
     new_event_id,
 )
 from engine.model import monitor_from_dict
-from store.base import definition_text
+from store.base import MonitorRow, monitor_row
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,11 @@ class Coordinator:
         self._tokens: dict[str, str] = {}
         # A booting shard reads its monitors from a list fixed when it began.
         self._boot_lists: dict[str, list[str]] = {}
+        # Who owns what, worked out once for all the shards that boot
+        # together, until the catalogue or the roster changes.
+        self._changes = 0
+        self._grouping: tuple[tuple[int, tuple[str, ...]], dict[str, list[str]]]
+        self._grouping = ((-1, ()), {})
         self._sequence = itertools.count()
         self._origin = os.getpid()
         # Held by every change of the catalogue or of the roster, so a
@@ -237,14 +242,16 @@ class Coordinator:
     async def _owned_by(self, shard: str) -> list[str]:
         if shard not in self._roster:
             return []
-        owned: list[str] = []
-        roster = self._roster
-        for count, monitor_id in enumerate(self._catalogue, 1):
-            if owner(monitor_id, roster) == shard:
-                owned.append(monitor_id)
-            if count % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        return owned
+        key = (self._changes, tuple(self._roster))
+        if self._grouping[0] != key:
+            roster = list(key[1])
+            groups: dict[str, list[str]] = {name: [] for name in roster}
+            for count, monitor_id in enumerate(list(self._catalogue), 1):
+                groups[owner(monitor_id, roster)].append(monitor_id)
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            self._grouping = (key, groups)
+        return list(self._grouping[1].get(shard, []))
 
     def _handle(self, shard: str) -> Any:
         handle = self._handles.get(shard)
@@ -307,12 +314,19 @@ class Coordinator:
             current = self._existing(monitor_id)
             await self._storage.delete_monitor.remote(monitor_id)
             del self._catalogue[monitor_id]
+            self._changes += 1
             self._unindex_token(current)
             await self._shard_of(monitor_id).remove_many.remote([monitor_id])
         await self._record([(MONITOR_DELETED, monitor_id, {})])
 
-    async def apply(self, definitions: list[Mapping[str, Any]]) -> list[list[str]]:
+    async def apply(
+        self, definitions: Sequence[Mapping[str, Any]] | bytes
+    ) -> list[list[str]]:
         """Create or replace many monitors at once; the rest are left alone.
+
+        ``definitions`` is a list, or the JSON text of ``{"monitors": [...]}``
+        as a gateway received it, so that it crosses between processes as one
+        string instead of thousands of objects.
 
         1. Validate every definition; if any is bad, raise one error naming
            each problem as ``monitors[i].field`` and change nothing.
@@ -324,34 +338,44 @@ class Coordinator:
         ``created``, ``updated`` or ``unchanged``.
         """
         await self._loaded.wait()
-        normal = self._validate_all(definitions)
+        given: Sequence[Mapping[str, Any]] = (
+            json.loads(definitions)["monitors"]
+            if isinstance(definitions, bytes)
+            else definitions
+        )
+        rows = [
+            monitor_row(f"monitors[{index}]", definition)
+            for index, definition in enumerate(self._validate_all(given))
+        ]
         async with self._lock:
             outcomes: list[list[str]] = []
-            changed: list[dict[str, Any]] = []
-            texts: dict[str, str] = {}
-            for definition in normal:
-                monitor_id = definition["id"]
-                text = definition_text(definition)
-                current = self._catalogue.get(monitor_id)
-                if current == text:
-                    outcomes.append(["unchanged", monitor_id])
+            changed: list[MonitorRow] = []
+            for row in rows:
+                current = self._catalogue.get(row.id)
+                if current == row.definition:
+                    outcomes.append(["unchanged", row.id])
                     continue
-                outcomes.append(
-                    ["created" if current is None else "updated", monitor_id]
-                )
-                changed.append(definition)
-                texts[monitor_id] = text
+                outcomes.append(["created" if current is None else "updated", row.id])
+                changed.append(row)
             if changed:
-                await self._storage.put_monitors.remote(changed)
-                for definition in changed:
-                    previous = self._catalogue.get(definition["id"])
-                    if previous is not None and '"kind":"push"' in previous:
-                        self._unindex_token(json.loads(previous))
-                    self._catalogue[definition["id"]] = texts[definition["id"]]
-                    self._index_token(definition)
-                await self._send_to_shards(list(texts.items()))
+                await self._storage.put_monitor_rows.remote(changed)
+                for row in changed:
+                    self._keep(row)
+                await self._send_to_shards(
+                    [(row.id, row.definition) for row in changed]
+                )
         await self._record_applied(outcomes)
         return outcomes
+
+    def _keep(self, row: MonitorRow) -> None:
+        """Put a stored row in the catalogue and the push token index."""
+        previous = self._catalogue.get(row.id)
+        if previous is not None and '"kind":"push"' in previous:
+            self._unindex_token(json.loads(previous))
+        self._catalogue[row.id] = row.definition
+        self._changes += 1
+        if row.kind == "push":
+            self._index_token(json.loads(row.definition))
 
     def _validate_all(
         self, definitions: Sequence[Mapping[str, Any]]
@@ -494,15 +518,11 @@ class Coordinator:
 
     async def _commit(self, stored: dict[str, Any], event_type: str) -> None:
         """Store one definition, put it in the catalogue and on its shard."""
-        await self._storage.put_monitors.remote([stored])
-        text = definition_text(stored)
-        previous = self._catalogue.get(stored["id"])
-        if previous is not None:
-            self._unindex_token(json.loads(previous))
-        self._catalogue[stored["id"]] = text
-        self._index_token(stored)
-        await self._shard_of(stored["id"]).put_many.remote([(stored["id"], text)])
-        await self._record([(event_type, stored["id"], {"name": stored["name"]})])
+        row = monitor_row("definition", stored)
+        await self._storage.put_monitor_rows.remote([row])
+        self._keep(row)
+        await self._shard_of(row.id).put_many.remote([(row.id, row.definition)])
+        await self._record([(event_type, row.id, {"name": row.name})])
 
     async def _record_applied(self, outcomes: list[list[str]]) -> None:
         changed = [pair for pair in outcomes if pair[0] != "unchanged"]

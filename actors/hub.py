@@ -10,8 +10,10 @@ from typing import Any
 # Live updates are for screens, not records (those are in the store): a
 # gateway that falls this far behind skips ahead instead of being fed a
 # backlog it cannot show in time. One entry is one batch of up to a few
-# hundred results, or a few events.
+# hundred results, or a few events; the ring keeps at most this many
+# entries and this many bytes of batches, whichever comes first.
 KEPT_ENTRIES = 2000
+KEPT_BYTES = 16 * 1024 * 1024
 
 Entry = tuple[bytes | None, list[dict[str, Any]]]
 """A packed batch of results (or None) and the events that came with it."""
@@ -27,7 +29,8 @@ class EventHub:
     """
 
     def __init__(self) -> None:
-        self._entries: deque[tuple[int, Entry]] = deque(maxlen=KEPT_ENTRIES)
+        self._entries: deque[tuple[int, Entry]] = deque()
+        self._bytes = 0
         self._last = 0
         self._epoch = secrets.token_hex(8)
         self._arrived = asyncio.Condition()
@@ -39,6 +42,10 @@ class EventHub:
         async with self._arrived:
             self._last += 1
             self._entries.append((self._last, (results, events)))
+            self._bytes += len(results or b"")
+            while self._bytes > KEPT_BYTES or len(self._entries) > KEPT_ENTRIES:
+                _, (dropped, _) = self._entries.popleft()
+                self._bytes -= len(dropped or b"")
             self._arrived.notify_all()
         return self._last
 

@@ -155,13 +155,15 @@ class Platform(Protocol):
         """Every actor: ``role``, ``kind``, ``node``, ``pid``, ``memory_bytes``."""
 
     async def apply_monitors(
-        self, definitions: Sequence[Mapping[str, Any]]
+        self, definitions: Sequence[Mapping[str, Any]] | bytes
     ) -> list[list[str]]:
         """Create or replace many monitors; ``[outcome, id]`` for each, in order.
 
-        The outcome is ``created``, ``updated`` or ``unchanged``. If any
-        definition is bad, nothing changes and the ``ValidationError`` names
-        every problem as ``monitors[i].field``.
+        ``definitions`` may also be the JSON text of ``{"monitors": [...]}``,
+        which crosses to the actors as one string. The outcome is
+        ``created``, ``updated`` or ``unchanged``. If any definition is bad,
+        nothing changes and the ``ValidationError`` names every problem as
+        ``monitors[i].field``.
         """
 
     async def add_shard(self) -> dict[str, Any]:

@@ -404,11 +404,10 @@ class RayPlatform:
         ]
 
     async def apply_monitors(
-        self, definitions: Sequence[Mapping[str, Any]]
+        self, definitions: Sequence[Mapping[str, Any]] | bytes
     ) -> list[list[str]]:
-        return await _call(
-            self._coordinator.apply.remote([dict(d) for d in definitions])
-        )
+        sent = definitions if isinstance(definitions, bytes) else list(definitions)
+        return await _call(self._coordinator.apply.remote(sent))
 
 
 def _about(actor: object) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from engine.events import Event, StateChange
 from engine.result import unpack_results
 from store import Store, open_store
+from store.base import MonitorRow
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class StorageActor:
 
     async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
         await (await self._ready()).put_monitors(definitions)
+
+    async def put_monitor_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Keep definitions already encoded (``store.base.monitor_row``)."""
+        await (await self._ready()).put_monitor_rows([MonitorRow(*r) for r in rows])
 
     async def delete_monitor(self, monitor_id: str) -> bool:
         return await (await self._ready()).delete_monitor(monitor_id)

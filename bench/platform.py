@@ -40,7 +40,7 @@ import numpy as np
 import socketio
 
 from bench import report
-from bench.processes import tree_cpu_by_name, tree_rss_bytes
+from bench.processes import cpu_between, tree_cpu, tree_rss_bytes
 from bench.report import step
 from bench.targets import Target, free_port, run_benchmark
 from sdk.client import AsyncClient
@@ -259,13 +259,11 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
 
                 step(f"measuring for {args.seconds:g}s")
                 done_before, _ = await engine_totals(client)
-                cpu_before = tree_cpu_by_name(platform.process.pid)
+                cpu_before = tree_cpu(platform.process.pid)
                 window = Window(time.time(), time.time() + args.seconds)
                 delivered.window = window
                 await asyncio.sleep(args.seconds)
-                cpu_by_name = cpu_since(
-                    cpu_before, tree_cpu_by_name(platform.process.pid)
-                )
+                cpu_by_name = cpu_between(cpu_before, tree_cpu(platform.process.pid))
                 done_after, owned = await engine_totals(client)
                 memory = tree_rss_bytes(platform.process.pid)
                 await asyncio.sleep(args.drain)
@@ -305,11 +303,6 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             for name, seconds in sorted(cpu_by_name.items(), key=lambda i: -i[1])
         },
     }
-
-
-def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """CPU seconds per process name between two readings of the tree."""
-    return {name: seconds - before.get(name, 0.0) for name, seconds in after.items()}
 
 
 def verdicts(figures: dict[str, Any]) -> list[report.Row]:

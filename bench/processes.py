@@ -74,19 +74,35 @@ def name(pid: int) -> str:
     if not first:
         return "?"
     if first[0].startswith("ray::"):
-        return first[0]
+        # A busy actor's worker titles itself with the method it runs.
+        return first[0].split(".", 1)[0]
     program = Path(first[0]).name
     if program.startswith("python") and len(words) > 2 and words[1] == b"-m":
         return f"python -m {words[2].decode(errors='replace')}"
     return program
 
 
-def tree_cpu_by_name(pid: int) -> dict[str, float]:
-    """CPU seconds so far of ``pid``'s tree, summed by process name."""
+CpuReading = dict[int, tuple[str, float]]
+"""CPU seconds so far of each process of a tree, with its name, by pid."""
+
+
+def tree_cpu(pid: int) -> CpuReading:
+    """CPU seconds so far of every live process of ``pid``'s tree."""
+    return {member: (name(member), cpu_seconds(member)) for member in tree(pid)}
+
+
+def cpu_between(before: CpuReading, after: CpuReading) -> dict[str, float]:
+    """CPU seconds each process name used between two readings of a tree.
+
+    Processes are matched by pid, so one that started in between counts
+    from its start and names that change (Ray's workers retitle themselves)
+    do not mix up the sums.
+    """
     totals: dict[str, float] = {}
-    for member in tree(pid):
-        key = name(member)
-        totals[key] = totals.get(key, 0.0) + cpu_seconds(member)
+    for member, (label, seconds) in after.items():
+        earlier = before.get(member)
+        used = seconds - earlier[1] if earlier is not None else seconds
+        totals[label] = totals.get(label, 0.0) + used
     return totals
 
 

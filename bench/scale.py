@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.processes import tree_cpu_by_name, tree_pss_by_name
+from bench.processes import CpuReading, cpu_between, tree_cpu, tree_pss_by_name
 from bench.report import step
 from bench.targets import Target, free_port, run_benchmark
 from sdk.client import AsyncClient
@@ -189,7 +189,7 @@ class Snapshot:
     at: float
     checks: int
     lateness_counts: list[int]
-    cpu_by_name: dict[str, float]
+    cpu: CpuReading
 
 
 def monitor_definition(
@@ -241,7 +241,7 @@ async def snapshot(client: AsyncClient, serve: Serve) -> Snapshot:
         at=time.monotonic(),
         checks=sum(s["checks_done"] for s in shards),
         lateness_counts=counts,
-        cpu_by_name=tree_cpu_by_name(serve.process.pid),
+        cpu=tree_cpu(serve.process.pid),
     )
 
 
@@ -349,10 +349,7 @@ def window_figures(
         b - a
         for a, b in zip(before.lateness_counts, after.lateness_counts, strict=True)
     ]
-    cpu_by_name = {
-        name: cpu - before.cpu_by_name.get(name, 0.0)
-        for name, cpu in after.cpu_by_name.items()
-    }
+    cpu_by_name = cpu_between(before.cpu, after.cpu)
     cpu = sum(cpu_by_name.values())
     total_memory = sum(memory.values())
     return {

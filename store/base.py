@@ -121,6 +121,14 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def put_monitor_rows(self, rows: list[MonitorRow]) -> None:
+        """Insert or replace definitions already encoded by ``monitor_row``.
+
+        For callers that hold each definition's text anyway: the store does
+        not encode it a second time. One transaction, as ``put_monitors``.
+        """
+
+    @abstractmethod
     async def delete_monitor(self, monitor_id: str) -> bool:
         """Forget one definition; whether it existed.
 
@@ -355,6 +363,18 @@ def _definition_text(place: str, definition: Mapping[str, Any]) -> str:
         return definition_text(definition)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{place}: cannot be stored as JSON: {exc}") from exc
+
+
+def check_monitor_row(place: str, row: object) -> MonitorRow:
+    """A ``MonitorRow`` (or a tuple of its fields), or ValueError naming ``place``."""
+    if not isinstance(row, tuple) or len(row) != len(MonitorRow._fields):
+        raise ValueError(f"{place}: must be a monitor row of {len(MonitorRow._fields)}")
+    checked = MonitorRow(*row)
+    for field in ("id", "name", "kind", "tags", "definition"):
+        check_text(f"{place}.{field}", getattr(checked, field))
+    if not isinstance(checked.enabled, bool):
+        raise ValueError(f"{place}.enabled: must be true or false")
+    return checked
 
 
 def check_result(place: str, result: CheckResult) -> None:

@@ -37,6 +37,7 @@ from store.base import (
     SECONDS_PER_DAY,
     LatestState,
     MigrationProgress,
+    MonitorRow,
     SchemaTooNewError,
     Store,
     StoreClosedError,
@@ -45,6 +46,7 @@ from store.base import (
     check_event,
     check_limit,
     check_list,
+    check_monitor_row,
     check_optional_time,
     check_result,
     check_state_change,
@@ -215,6 +217,12 @@ class SqliteStore(Store):
         check_list("definitions", definitions)
         if definitions:
             await self._write(functools.partial(_put_monitors, definitions))
+
+    async def put_monitor_rows(self, rows: list[MonitorRow]) -> None:
+        check_list("rows", rows)
+        checked = [check_monitor_row(f"rows[{i}]", row) for i, row in enumerate(rows)]
+        if checked:
+            await self._write(functools.partial(_put_monitor_rows, checked))
 
     async def delete_monitor(self, monitor_id: str) -> bool:
         check_text("monitor_id", monitor_id)
@@ -722,6 +730,11 @@ def _put_monitors(
         for index, definition in enumerate(definitions)
     ]
     connection.executemany(_UPSERT_MONITOR, rows)
+
+
+def _put_monitor_rows(rows: list[MonitorRow], connection: sqlite3.Connection) -> None:
+    now = time.time()
+    connection.executemany(_UPSERT_MONITOR, [(*row, now) for row in rows])
 
 
 def _delete_monitor(monitor_id: str, connection: sqlite3.Connection) -> bool:

@@ -103,7 +103,7 @@ class BrokenPlatform:
         raise self._fail()
 
     async def apply_monitors(
-        self, definitions: Sequence[Mapping[str, Any]]
+        self, definitions: Sequence[Mapping[str, Any]] | bytes
     ) -> list[list[str]]:
         raise self._fail()
 

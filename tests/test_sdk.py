@@ -106,11 +106,13 @@ def test_the_blocking_client_reads_results_status_and_events(
 
     with client.subscribe([monitor_id]) as updates:
         first = updates.next_update(timeout=WAIT)
+        while first["type"] != "result":
+            first = updates.next_update(timeout=WAIT)
     results = client.results(monitor_id, since=first["data"]["started_at"] - 1)
     status = {entry["id"] for entry in client.status()}
     events = client.events(monitor=monitor_id)
 
-    assert first["type"] in ("result", "event")
+    assert first["data"]["monitor_id"] == monitor_id
     assert results
     assert all(r["monitor_id"] == monitor_id for r in results)
     assert monitor_id in status

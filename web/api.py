@@ -22,7 +22,7 @@ from engine.errors import FieldError, ValidationError
 from engine.result import MonitorState
 from web.errors import BadRequest
 from web.params import Query, json_object
-from web.redact import placeholder_errors, redact_monitor, restore_secrets
+from web.redact import REDACTED, placeholder_errors, redact_monitor, restore_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +153,16 @@ def api_blueprint(platform: Platform) -> Blueprint:
     async def apply(request: Request) -> HTTPResponse:
         Query(request, ())
         definitions = _apply_body(json_object(request))
-        definitions = [
-            await _restored_for_apply(platform, index, definition)
-            for index, definition in enumerate(definitions)
-        ]
-        outcomes = await platform.apply_monitors(definitions)
+        # The body goes on as the text it came in, unless a secret's
+        # placeholder in it (perhaps written with \u escapes) has to be
+        # replaced by the stored value.
+        sent: list[dict[str, Any]] | bytes = request.body
+        if REDACTED.encode() in request.body or b"\\u" in request.body:
+            sent = [
+                await _restored_for_apply(platform, index, definition)
+                for index, definition in enumerate(definitions)
+            ]
+        outcomes = await platform.apply_monitors(sent)
         counts = {outcome: 0 for outcome in ("created", "updated", "unchanged")}
         for outcome, _ in outcomes:
             counts[outcome] += 1
@@ -225,7 +230,7 @@ def _apply_body(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
     if problems:
         raise ValidationError(problems)
-    return [dict(definition) for definition in definitions]
+    return definitions
 
 
 async def _restored_for_apply(

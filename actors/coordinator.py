@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import ray
@@ -49,6 +50,10 @@ APPLY_EVENTS_EACH = 50
 APPLIED = ("created", "updated", "unchanged")
 
 
+Posted = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
+"""A call waiting in a shard's mailbox: method, arguments, its answer."""
+
+
 def shard_actor_name(platform_id: str, shard: str) -> str:
     """The Ray name of one platform's shard actor, unique within the namespace."""
     return f"upcast/{platform_id}/{shard}"
@@ -86,6 +91,8 @@ class Coordinator:
         self._changes = 0
         self._grouping: tuple[tuple[int, tuple[str, ...]], dict[str, list[str]]]
         self._grouping = ((-1, ()), {})
+        self._mailboxes: dict[str, asyncio.Queue[Posted]] = {}
+        self._postmen: set[asyncio.Task[None]] = set()
         self._sequence = itertools.count()
         self._origin = os.getpid()
         # Held by every change of the catalogue or of the roster, so a
@@ -111,6 +118,8 @@ class Coordinator:
             if len(page) < LOAD_PAGE:
                 break
             after = page[-1][0]
+        # The catalogue lives as long as the actor; see ShardActor._put_all.
+        gc.freeze()
         self._loaded.set()
         logger.info(
             "catalogue loaded monitors=%d shards=%s",
@@ -144,27 +153,30 @@ class Coordinator:
 
     async def assignment(
         self, shard: str, cursor: int, limit: int
-    ) -> tuple[list[tuple[str, str]], int | None, int]:
+    ) -> tuple[list[str], str, int | None, int]:
         """A page of the monitors ``shard`` owns, for it to load.
 
-        Returns ``(page, next cursor or None at the end, total)``. The list is
-        fixed at the first page; changes after that reach the shard directly.
-        A shard not in the roster (one being added) owns nothing yet.
+        Returns ``(ids, definitions, next cursor or None at the end, total)``
+        with the definitions as one JSON array (see ``ShardActor.put_many``).
+        The list is fixed at the first page; changes after that reach the
+        shard directly. A shard not in the roster (one being added) owns
+        nothing yet.
         """
         await self._loaded.wait()
         if cursor == 0 or shard not in self._boot_lists:
             self._boot_lists[shard] = await self._owned_by(shard)
-        ids = self._boot_lists[shard]
-        page = [
-            (monitor_id, self._catalogue[monitor_id])
-            for monitor_id in ids[cursor : cursor + limit]
-            if monitor_id in self._catalogue
-        ]
+        owned = self._boot_lists[shard]
+        ids, definitions = self._bundle(owned[cursor : cursor + limit])
         following: int | None = cursor + limit
-        if following is not None and following >= len(ids):
+        if following is not None and following >= len(owned):
             following = None
             del self._boot_lists[shard]
-        return page, following, len(ids)
+        return ids, definitions, following, len(owned)
+
+    def _bundle(self, monitor_ids: list[str]) -> tuple[list[str], str]:
+        """The catalogue's monitors among these, in the form ``put_many`` takes."""
+        ids = [i for i in monitor_ids if i in self._catalogue]
+        return ids, "[" + ",".join(self._catalogue[i] for i in ids) + "]"
 
     async def roster(self) -> list[str]:
         return list(self._roster)
@@ -226,17 +238,15 @@ class Coordinator:
         moved = 0
         for start in range(0, len(ids), MOVE_SLICE):
             part = ids[start : start + MOVE_SLICE]
-            seeds = await self._handle(source).remove_many.remote(part)
+            seeds = await self._post(source, "remove_many", part)
             groups: dict[str, list[str]] = {}
             for monitor_id in part:
                 groups.setdefault(target_of[monitor_id], []).append(monitor_id)
             for name, group in groups.items():
-                definitions = [
-                    (i, self._catalogue[i]) for i in group if i in self._catalogue
-                ]
-                carried = {i: seeds[i] for i in group if i in seeds}
-                await self._handle(name).put_many.remote(definitions, carried)
-                moved += len(definitions)
+                ids, definitions = self._bundle(group)
+                carried = {i: seeds[i] for i in ids if i in seeds}
+                await self._post(name, "put_many", ids, definitions, carried)
+                moved += len(ids)
         return moved
 
     async def _owned_by(self, shard: str) -> list[str]:
@@ -252,6 +262,38 @@ class Coordinator:
                     await asyncio.sleep(0)
             self._grouping = (key, groups)
         return list(self._grouping[1].get(shard, []))
+
+    def _post(self, shard: str, method: str, *args: Any) -> asyncio.Future[Any]:
+        """Call a method of a shard, in order with every other change posted to it.
+
+        Ray does not keep the calls of an async actor in order, and two
+        changes of one monitor must arrive in the order they were made, so
+        each shard has a mailbox that one task empties call by call.
+        """
+        box = self._mailboxes.get(shard)
+        if box is None:
+            box = self._mailboxes[shard] = asyncio.Queue()
+            task = asyncio.get_running_loop().create_task(self._empty(shard, box))
+            self._postmen.add(task)
+            task.add_done_callback(self._postmen.discard)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        box.put_nowait((method, args, future))
+        return future
+
+    async def _empty(self, shard: str, box: asyncio.Queue[Posted]) -> None:
+        while True:
+            method, args, future = await box.get()
+            try:
+                answer = await getattr(self._handle(shard), method).remote(*args)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(answer)
+
+    def _owner(self, monitor_id: str) -> str:
+        return owner(monitor_id, self._roster)
 
     def _handle(self, shard: str) -> Any:
         handle = self._handles.get(shard)
@@ -316,7 +358,7 @@ class Coordinator:
             del self._catalogue[monitor_id]
             self._changes += 1
             self._unindex_token(current)
-            await self._shard_of(monitor_id).remove_many.remote([monitor_id])
+            await self._post(self._owner(monitor_id), "remove_many", [monitor_id])
         await self._record([(MONITOR_DELETED, monitor_id, {})])
 
     async def apply(
@@ -361,9 +403,13 @@ class Coordinator:
                 await self._storage.put_monitor_rows.remote(changed)
                 for row in changed:
                     self._keep(row)
-                await self._send_to_shards(
-                    [(row.id, row.definition) for row in changed]
-                )
+                sending = self._send_to_shards([row.id for row in changed])
+                gc.freeze()
+        # The shards take their share after the lock is let go, so the next
+        # apply can be stored meanwhile; the mailboxes keep each shard's
+        # changes in order.
+        if changed:
+            await sending
         await self._record_applied(outcomes)
         return outcomes
 
@@ -410,19 +456,20 @@ class Coordinator:
             raise ValidationError(problems)
         return normal
 
-    async def _send_to_shards(self, definitions: list[tuple[str, str]]) -> None:
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for monitor_id, text in definitions:
-            groups.setdefault(owner(monitor_id, self._roster), []).append(
-                (monitor_id, text)
-            )
-        replies = await asyncio.gather(
-            *(
-                self._handle(name).put_many.remote(group)
-                for name, group in groups.items()
-            )
-        )
-        for refused in replies:
+    def _send_to_shards(self, monitor_ids: list[str]) -> Awaitable[None]:
+        """Post each shard its share of these monitors now; await the result
+        to know they all have it."""
+        groups = assign(monitor_ids, self._roster)
+        posted = [
+            self._post(name, "put_many", *self._bundle(group))
+            for name, group in groups.items()
+            if group
+        ]
+        return self._refusals(posted)
+
+    @staticmethod
+    async def _refusals(posted: list[asyncio.Future[Any]]) -> None:
+        for refused in await asyncio.gather(*posted):
             for monitor_id in refused:
                 logger.error("monitor=%s is stored but cannot run", monitor_id)
 
@@ -521,7 +568,7 @@ class Coordinator:
         row = monitor_row("definition", stored)
         await self._storage.put_monitor_rows.remote([row])
         self._keep(row)
-        await self._shard_of(row.id).put_many.remote([(row.id, row.definition)])
+        await self._post(self._owner(row.id), "put_many", *self._bundle([row.id]))
         await self._record([(event_type, row.id, {"name": row.name})])
 
     async def _record_applied(self, outcomes: list[list[str]]) -> None:

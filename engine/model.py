@@ -293,16 +293,19 @@ PROGRESS_EVERY = 10_000
 
 
 def monitors_from_dicts(
-    items: Iterable[Any], progress: Progress | None = None
+    items: Iterable[Any], progress: Progress | None = None, *, start: int = 0
 ) -> list[Monitor]:
-    """Validate many definitions; problems name their place (``monitors[3].id``)."""
+    """Validate many definitions; problems name their place (``monitors[3].id``).
+
+    ``start`` is the place of the first item, for a part of a longer list.
+    """
     monitors: list[Monitor] = []
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     items = list(items)
-    for index, item in enumerate(items):
-        if progress is not None and index and index % PROGRESS_EVERY == 0:
-            progress(index, len(items))
+    for index, item in enumerate(items, start):
+        if progress is not None and index > start and index % PROGRESS_EVERY == 0:
+            progress(index - start, len(items))
         place = f"monitors[{index}]"
         try:
             monitor = monitor_from_dict(item)
@@ -328,6 +331,11 @@ def monitors_from_dicts(
 
 def load_monitors(path: str | Path, progress: Progress | None = None) -> list[Monitor]:
     """Monitors from a YAML or JSON file holding a list or ``{monitors: [...]}``."""
+    return monitors_from_dicts(load_definitions(path), progress)
+
+
+def load_definitions(path: str | Path) -> list[Any]:
+    """The definitions of a monitor file, read but not yet validated."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     try:
@@ -337,12 +345,17 @@ def load_monitors(path: str | Path, progress: Progress | None = None) -> list[Mo
             document = _load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ValidationError([FieldError("", f"{path}: not valid: {exc}")]) from exc
-    return monitors_from_document(document, progress)
+    return definitions_of(document)
 
 
 def monitors_from_document(
     document: Any, progress: Progress | None = None
 ) -> list[Monitor]:
+    return monitors_from_dicts(definitions_of(document), progress)
+
+
+def definitions_of(document: Any) -> list[Any]:
+    """The list of definitions in a document: a list, or ``{monitors: [...]}``."""
     if isinstance(document, Mapping):
         unknown = [key for key in document if key != "monitors"]
         if unknown:
@@ -354,7 +367,7 @@ def monitors_from_document(
         raise ValidationError(
             [FieldError("monitors", f"must be a list, got {type(document).__name__}")]
         )
-    return monitors_from_dicts(document, progress)
+    return document
 
 
 def dump_monitors(monitors: Iterable[Monitor], path: str | Path) -> None:

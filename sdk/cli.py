@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import ray
 import uvloop
@@ -30,11 +30,18 @@ from engine.checks import kind_names
 from engine.checks.push import PushCheck
 from engine.errors import ValidationError
 from engine.logs import configure_logging
-from engine.model import PROGRESS_EVERY, Monitor, load_monitors
+from engine.model import (
+    PROGRESS_EVERY,
+    Monitor,
+    load_definitions,
+    load_monitors,
+    monitors_from_dicts,
+    slugify,
+)
 from engine.push_server import DEFAULT_HOST, DEFAULT_PORT, PushServer
 from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
-from sdk.client import AsyncClient, Client
+from sdk.client import ApplyReport, AsyncClient, Client
 from sdk.errors import InvalidMonitor, UpcastError
 from web.app import create_app
 from web.server import start_gateway
@@ -42,6 +49,12 @@ from web.server import start_gateway
 logger = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 10.0
+
+VALIDATE_FIRST = 100_000
+"""``upcast apply`` validates files up to this size whole before sending any."""
+
+APPLY_PART = 10_000
+"""Monitors of a larger file validated and sent at a time."""
 LOAD_REPORT_EVERY = 2.0
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -60,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "status":
         return show_status(args.url)
 
+    if command == "apply":
+        definitions = read_definitions(Path(args.file))
+        if definitions is None:
+            return 2
+        return uvloop.run(apply_file(definitions, args.url))
     monitors = read_monitors(Path(args.file))
     if monitors is None:
         return 2
@@ -67,8 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         enabled = sum(1 for monitor in monitors if monitor.enabled)
         print(f"{args.file}: {len(monitors)} monitors are valid ({enabled} enabled)")
         return 0
-    if command == "apply":
-        return uvloop.run(apply_file(monitors, args.url))
     if args.once:
         return uvloop.run(run_once(monitors, args.max_in_flight, sys.stdout))
     return uvloop.run(run_forever(monitors, args, sys.stdout))
@@ -240,10 +256,25 @@ def read_monitors(path: Path) -> list[Monitor] | None:
     except FileNotFoundError:
         print(f"{path}: no such file", file=sys.stderr)
     except ValidationError as exc:
-        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+        print_problems(path, exc)
     return None
+
+
+def read_definitions(path: Path) -> list[Any] | None:
+    """The file's definitions, read but not validated; None after an error."""
+    try:
+        return load_definitions(path)
+    except FileNotFoundError:
+        print(f"{path}: no such file", file=sys.stderr)
+    except ValidationError as exc:
+        print_problems(path, exc)
+    return None
+
+
+def print_problems(path: Path, exc: ValidationError) -> None:
+    print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
+    for error in exc.errors:
+        print(f"  {error}", file=sys.stderr)
 
 
 async def run_once(monitors: list[Monitor], max_in_flight: int, out: TextIO) -> int:
@@ -389,7 +420,7 @@ async def serve_until_stopped(
     print(f"-- Upcast is running at {gateway.url}  (API under /api/v1)", flush=True)
     print(f"-- store: {settings.url}; Ctrl-C stops", flush=True)
     if monitors:
-        await apply_file(monitors, gateway.url)
+        await apply_file([monitor.to_dict() for monitor in monitors], gateway.url)
     await stop.wait()
     print("-- stopping: finishing checks in flight and writing their results")
     await gateway.stop()
@@ -398,17 +429,42 @@ async def serve_until_stopped(
     return 0
 
 
-async def apply_file(monitors: list[Monitor], url: str) -> int:
-    """Send a file's monitors to a running platform and say what changed."""
-    definitions = [monitor.to_dict() for monitor in monitors]
+async def apply_file(definitions: list[Any], url: str) -> int:
+    """Send a file's monitors to a running platform and say what changed.
+
+    A file of up to ``VALIDATE_FIRST`` monitors is validated whole before
+    anything is sent, so a bad one changes nothing. A larger file goes part
+    by part, each validated while the one before it is being applied: a bad
+    definition stops the apply there, with the parts before it applied
+    (``upcast validate`` checks a whole file without sending anything).
+    """
+    problems = duplicate_ids(definitions)
+    if problems:
+        return refuse(problems)
+    whole: list[dict[str, Any]] | None = None
+    if len(definitions) <= VALIDATE_FIRST:
+        try:
+            monitors = monitors_from_dicts(definitions, report_progress)
+        except ValidationError as exc:
+            return refuse([(e.field, e.problem) for e in exc.errors])
+        whole = [monitor.to_dict() for monitor in monitors]
     try:
         async with AsyncClient(url) as client:
-            report = await client.apply(definitions, progress=report_applied)
+            if whole is not None:
+                report = await client.apply(whole, progress=report_applied)
+            else:
+                report = await apply_in_parts(client, definitions)
     except InvalidMonitor as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        for field, problem in exc.fields:
-            print(f"  {field}: {problem}", file=sys.stderr)
-        return 2
+        return refuse(exc.fields)
+    except PartRefused as exc:
+        applied = exc.report
+        print(
+            f"stopped at monitors[{exc.start}]: the {exc.start:,} monitors before "
+            f"it are applied ({len(applied.created):,} created, "
+            f"{len(applied.updated):,} updated); fix the file and run again",
+            file=sys.stderr,
+        )
+        return refuse(exc.fields)
     except UpcastError as exc:
         print(f"{url}: {exc}", file=sys.stderr)
         return 1
@@ -422,6 +478,78 @@ async def apply_file(monitors: list[Monitor], url: str) -> int:
         )
         print(f"{label:<9} {len(ids):>6}  {shown}".rstrip())
     return 0
+
+
+class PartRefused(Exception):
+    """A part of a large file did not validate; the parts before it went in."""
+
+    def __init__(
+        self, start: int, fields: list[tuple[str, str]], report: ApplyReport
+    ) -> None:
+        super().__init__(f"monitors[{start}] onwards were not applied")
+        self.start = start
+        self.fields = fields
+        self.report = report
+
+
+async def apply_in_parts(client: AsyncClient, definitions: list[Any]) -> ApplyReport:
+    """Validate and send a large list part by part, one part in flight."""
+    report = ApplyReport()
+    total = len(definitions)
+    sending: asyncio.Task[ApplyReport] | None = None
+    done = 0
+    for start in range(0, total, APPLY_PART):
+        part = definitions[start : start + APPLY_PART]
+        try:
+            monitors = monitors_from_dicts(part, start=start)
+        except ValidationError as exc:
+            if sending is not None:
+                report.extend(await sending)
+            fields = [(e.field, e.problem) for e in exc.errors]
+            raise PartRefused(start, fields, report) from None
+        if sending is not None:
+            report.extend(await sending)
+            done += APPLY_PART
+            report_applied(done, total)
+        sending = asyncio.ensure_future(
+            client.apply([monitor.to_dict() for monitor in monitors])
+        )
+    if sending is not None:
+        report.extend(await sending)
+    report_applied(total, total)
+    return report
+
+
+def duplicate_ids(definitions: list[Any]) -> list[tuple[str, str]]:
+    """Every id a file uses twice, found before anything is validated or sent."""
+    seen: dict[str, int] = {}
+    problems: list[tuple[str, str]] = []
+    for index, definition in enumerate(definitions):
+        if not isinstance(definition, dict):
+            continue
+        given = definition.get("id")
+        name = definition.get("name")
+        monitor_id = given if isinstance(given, str) else None
+        if monitor_id is None and isinstance(name, str):
+            monitor_id = slugify(name)
+        if not monitor_id:
+            continue
+        first = seen.setdefault(monitor_id, index)
+        if first != index:
+            problems.append(
+                (
+                    f"monitors[{index}].id",
+                    f"{monitor_id!r} is already used by monitors[{first}]",
+                )
+            )
+    return problems
+
+
+def refuse(fields: list[tuple[str, str]]) -> int:
+    print(f"refused: {len(fields)} problem(s):", file=sys.stderr)
+    for field, problem in fields:
+        print(f"  {field}: {problem}", file=sys.stderr)
+    return 2
 
 
 class LoadReport:

@@ -55,6 +55,12 @@ class ApplyReport:
         """Whether anything was created or updated."""
         return bool(self.created or self.updated)
 
+    def extend(self, other: ApplyReport) -> None:
+        """Add what a later ``apply`` did, as if both were one."""
+        self.created.extend(other.created)
+        self.updated.extend(other.updated)
+        self.unchanged.extend(other.unchanged)
+
 
 @dataclass(frozen=True, slots=True)
 class _Call:

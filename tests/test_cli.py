@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -15,7 +16,9 @@ import pytest
 import uvloop
 
 from engine.result import CheckResult
+from sdk import cli
 from sdk.cli import main
+from sdk.client import Client
 from store import open_store
 from tests.tcp_target import TcpTarget
 
@@ -265,3 +268,39 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def test_a_large_file_is_applied_part_by_part_until_a_bad_definition(
+    tmp_path: Path,
+    gateway_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(cli, "VALIDATE_FIRST", 5)
+    monkeypatch.setattr(cli, "APPLY_PART", 4)
+    definitions = [
+        {
+            "id": f"parted-{number}",
+            "name": f"parted {number}",
+            "kind": "tcp",
+            "target": "127.0.0.1:9",
+            "interval": "1h",
+        }
+        for number in range(12)
+    ]
+    definitions[9]["interval"] = "0s"
+    path = write(tmp_path / "fleet.json", json.dumps({"monitors": definitions}))
+
+    status = main(["apply", str(path), "--url", gateway_url])
+
+    err = capsys.readouterr().err
+    with Client(gateway_url) as client:
+        present = {
+            m["id"] for m in client.list_monitors() if m["id"].startswith("parted")
+        }
+        for monitor_id in present:
+            client.delete_monitor(monitor_id)
+    assert status == 2
+    assert "stopped at monitors[8]: the 8 monitors before it are applied" in err
+    assert "monitors[9].interval: must be between 1s and 24h, got 0s" in err
+    assert present == {f"parted-{number}" for number in range(8)}

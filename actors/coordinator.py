@@ -49,6 +49,10 @@ APPLY_EVENTS_EACH = 50
 
 APPLIED = ("created", "updated", "unchanged")
 
+# The summary event of a large apply names at most this many monitors of
+# each outcome; its counts cover them all.
+APPLY_EVENT_NAMES = 100
+
 
 Posted = tuple[str, tuple[Any, ...], "asyncio.Future[Any]"]
 """A call waiting in a shard's mailbox: method, arguments, its answer."""
@@ -591,8 +595,11 @@ class Coordinator:
             outcome: [m for o, m in outcomes if o == outcome] for outcome in APPLIED
         }
         counts = {f"{outcome}_count": len(ids) for outcome, ids in summary.items()}
-        del summary["unchanged"]
-        await self._record([(MONITORS_APPLIED, None, {**counts, **summary})])
+        named = {
+            outcome: summary[outcome][:APPLY_EVENT_NAMES]
+            for outcome in ("created", "updated")
+        }
+        await self._record([(MONITORS_APPLIED, None, {**counts, **named})])
 
     async def _record(
         self, changes: list[tuple[str, str | None, dict[str, Any]]]

@@ -39,6 +39,7 @@ NAMESPACE = "upcast"
 
 # The least time between two reads of the live feed, in seconds.
 LIVE_READ_GAP = 0.05
+UNWATCHED_READ_GAP = 0.5
 
 # How often ``start`` looks at the shards while they load their monitors.
 LOAD_POLL = 0.5
@@ -354,8 +355,9 @@ class RayPlatform:
                     yield {"type": "event", "data": event}
             if entries:
                 # Batches arrive from every shard in turn; a short pause
-                # collects several per read instead of one read each.
-                await asyncio.sleep(LIVE_READ_GAP)
+                # collects several per read instead of one read each. With
+                # nobody watching, only events are read, and they can wait.
+                await asyncio.sleep(LIVE_READ_GAP if wanted else UNWATCHED_READ_GAP)
 
     async def record_ping(
         self,

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -54,7 +55,7 @@ VALIDATE_FIRST = 100_000
 """``upcast apply`` validates files up to this size whole before sending any."""
 
 APPLY_PART = 10_000
-"""Monitors of a larger file validated and sent at a time."""
+"""Monitors of a larger file sent at a time."""
 LOAD_REPORT_EVERY = 2.0
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -434,9 +435,9 @@ async def apply_file(definitions: list[Any], url: str) -> int:
 
     A file of up to ``VALIDATE_FIRST`` monitors is validated whole before
     anything is sent, so a bad one changes nothing. A larger file goes part
-    by part, each validated while the one before it is being applied: a bad
-    definition stops the apply there, with the parts before it applied
-    (``upcast validate`` checks a whole file without sending anything).
+    by part, each validated by the gateway: a bad definition stops the apply
+    at its part, with the parts before it applied (``upcast validate``
+    checks a whole file without sending anything).
     """
     problems = duplicate_ids(definitions)
     if problems:
@@ -493,31 +494,32 @@ class PartRefused(Exception):
 
 
 async def apply_in_parts(client: AsyncClient, definitions: list[Any]) -> ApplyReport:
-    """Validate and send a large list part by part, one part in flight."""
+    """Send a large list part by part; the gateway validates each part whole.
+
+    The next part is sent as soon as the gateway has taken the one before,
+    so validating a part here first would only add to the time it takes.
+    """
     report = ApplyReport()
     total = len(definitions)
-    sending: asyncio.Task[ApplyReport] | None = None
-    done = 0
     for start in range(0, total, APPLY_PART):
         part = definitions[start : start + APPLY_PART]
         try:
-            monitors = monitors_from_dicts(part, start=start)
-        except ValidationError as exc:
-            if sending is not None:
-                report.extend(await sending)
-            fields = [(e.field, e.problem) for e in exc.errors]
+            report.extend(await client.apply(part))
+        except InvalidMonitor as exc:
+            fields = [
+                (_in_file(field, start), problem) for field, problem in exc.fields
+            ]
             raise PartRefused(start, fields, report) from None
-        if sending is not None:
-            report.extend(await sending)
-            done += APPLY_PART
-            report_applied(done, total)
-        sending = asyncio.ensure_future(
-            client.apply([monitor.to_dict() for monitor in monitors])
-        )
-    if sending is not None:
-        report.extend(await sending)
-    report_applied(total, total)
+        report_applied(min(start + APPLY_PART, total), total)
     return report
+
+
+def _in_file(field: str, start: int) -> str:
+    """A place the SDK names in a part (``definitions[3].x``), in the whole file."""
+    match = re.match(r"definitions\[(\d+)\]", field)
+    if match is None:
+        return field
+    return f"monitors[{int(match.group(1)) + start}]{field[match.end() :]}"
 
 
 def duplicate_ids(definitions: list[Any]) -> list[tuple[str, str]]:

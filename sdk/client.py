@@ -196,9 +196,14 @@ def _apply_chunks(
             f"{len(duplicates)} monitor ids are used more than once", duplicates
         )
     return [
-        (start, [dict(d) for d in definitions[start : start + APPLY_CHUNK]])
+        (start, [_definition(d) for d in definitions[start : start + APPLY_CHUNK]])
         for start in range(0, len(definitions), APPLY_CHUNK)
     ]
+
+
+def _definition(monitor: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition to send: a monitor read from the gateway, without its status."""
+    return {key: value for key, value in monitor.items() if key != "status"}
 
 
 def _apply_call(part: list[dict[str, Any]]) -> _Call:

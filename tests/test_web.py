@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from prometheus_client.parser import text_string_to_metric_families
 
 from actors.platform import Platform
 from engine.errors import FieldError
@@ -267,16 +268,121 @@ async def test_status_lists_every_monitor(
     assert entries[created["id"]]["name"] == created["name"]
 
 
-async def test_engine_lists_each_shard_with_its_figures(
+async def test_engine_lists_each_shard_and_actor_with_its_figures(
     http: httpx.AsyncClient,
 ) -> None:
     response = await http.get("/api/v1/engine")
 
     assert response.status_code == 200
     shards = response.json()["shards"]
+    actors = response.json()["actors"]
     assert sorted(shard["shard"] for shard in shards) == ["shard-0", "shard-1"]
     for shard in shards:
-        assert {"monitors", "checks_done", "lateness_p99_ms"} <= shard.keys()
+        assert {
+            "monitors",
+            "checks_per_second",
+            "lateness_p50_ms",
+            "lateness_p99_ms",
+            "in_flight",
+            "memory_bytes",
+            "node",
+        } <= shard.keys()
+        assert shard["memory_bytes"] > 0
+        assert len(shard["lateness_counts"]) == len(shard["lateness_buckets"]) + 1
+    roles = {actor["role"] for actor in actors}
+    assert roles == {"coordinator", "storage", "alert", "hub", "shard-0", "shard-1"}
+    assert all(actor["pid"] > 0 and actor["memory_bytes"] > 0 for actor in actors)
+
+
+async def test_metrics_are_prometheus_text_with_a_lateness_histogram_per_shard(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {
+        family.name: family for family in text_string_to_metric_families(response.text)
+    }
+    assert families["upcast_shard_lateness_seconds"].type == "histogram"
+    assert families["upcast_shard_checks"].type == "counter"
+    for name in (
+        "upcast_shard_monitors",
+        "upcast_shard_checks_per_second",
+        "upcast_shard_checks_in_flight",
+        "upcast_shard_lateness_p99_seconds",
+        "upcast_shard_memory_bytes",
+    ):
+        shards = {sample.labels["shard"] for sample in families[name].samples}
+        assert shards == {"shard-0", "shard-1"}, name
+    buckets = [
+        sample
+        for sample in families["upcast_shard_lateness_seconds"].samples
+        if sample.name.endswith("_bucket") and sample.labels["shard"] == "shard-0"
+    ]
+    assert buckets[-1].labels["le"] == "+Inf"
+    counts = [sample.value for sample in buckets]
+    assert counts == sorted(counts)
+
+
+async def test_apply_creates_updates_and_leaves_alone_in_one_request(
+    http: httpx.AsyncClient, made: list[str], gateway_url: str
+) -> None:
+    ids = [new_id() for _ in range(3)]
+    made.extend(ids)
+    wanted = [definition(gateway_url, monitor_id) for monitor_id in ids]
+
+    first = await http.post("/api/v1/apply", json={"monitors": wanted})
+    wanted[2]["description"] = "changed"
+    second = await http.post("/api/v1/apply", json={"monitors": wanted})
+
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] == 3
+    assert second.json()["unchanged"] == 2
+    assert second.json()["monitors"][2] == {"id": ids[2], "outcome": "updated"}
+    shown = await http.get(f"/api/v1/monitors/{ids[2]}")
+    assert shown.json()["description"] == "changed"
+
+
+async def test_apply_with_one_bad_definition_changes_nothing(
+    http: httpx.AsyncClient, gateway_url: str
+) -> None:
+    good, bad = new_id(), new_id()
+    body = {
+        "monitors": [
+            definition(gateway_url, good),
+            definition(gateway_url, bad, interval="0s"),
+        ]
+    }
+
+    response = await http.post("/api/v1/apply", json=body)
+
+    assert response.status_code == 422
+    fields = response.json()["error"]["fields"]
+    assert fields == [
+        {
+            "field": "monitors[1].interval",
+            "problem": "must be between 1s and 24h, got 0s",
+        }
+    ]
+    assert (await http.get(f"/api/v1/monitors/{good}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"monitors": "all of them"}, "monitors"),
+        ({"monitors": [], "extra": 1}, "extra"),
+        ({"monitors": [42]}, "monitors[0]"),
+    ],
+)
+async def test_apply_refuses_a_body_of_the_wrong_shape(
+    http: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    response = await http.post("/api/v1/apply", json=body)
+
+    assert response.status_code in (400, 422)
+    assert response.json()["error"]["fields"][0]["field"] == field
 
 
 # -- changing ---------------------------------------------------------------

@@ -59,6 +59,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
     [
         ("engine", ("--seconds", "--target", "--fleet", "--only", "--json")),
         ("platform", ("--monitors", "--interval", "--seconds", "--shards", "--json")),
+        ("scale", ("--monitors", "--interval", "--kind", "--no-reload", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -114,3 +115,44 @@ def test_the_platform_benchmark_runs_checks_through_to_a_live_client(
     assert figures["stored_per_second"] > 0
     assert figures["delivery_p99_ms"] > 0
     assert figures["cpu_seconds_by_process"]
+
+
+def test_the_scale_benchmark_loads_runs_and_reloads_a_fleet(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "scale",
+            "--target",
+            "builtin",
+            "--kind",
+            "tcp",
+            "--monitors",
+            "200",
+            "--interval",
+            "2",
+            "--warmup",
+            "1",
+            "--seconds",
+            "3",
+            "--json",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "lateness p99, ms" in completed.stdout
+    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert figures["monitors"] == 200
+    assert figures["checks_per_second"] > 0
+    assert sum(figures["lateness_counts"]) > 0
+    assert figures["memory_per_monitor_bytes"] > 0
+    assert figures["platform_cpu_per_check_us"] > 0
+    assert figures["reload_seconds"] > 0

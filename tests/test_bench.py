@@ -6,46 +6,35 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
-def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "engine.json"
-
+def run_benchmark(name: str, output: Path, *options: str) -> dict[str, Any]:
+    """Run ``python -m bench NAME`` small; its stdout and the figures it wrote."""
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "engine",
-            "--target",
-            "builtin",
-            "--seconds",
-            "0.5",
-            "--saturating-monitors",
-            "200",
-            "--fleet",
-            "500",
-            "--fleet-seconds",
-            "0.5",
-            "--only",
-            "http",
-            "aiohttp",
-            "tcp",
-            "fleet",
-            "--json",
-            str(output),
-        ],
+        [sys.executable, "-m", "bench", name, *options, "--json", str(output)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=False,
     )
-
     assert completed.returncode == 0, completed.stderr
-    assert "http checks / CPU-s (fresh connection)" in completed.stdout
-    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    figures: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    return {"stdout": completed.stdout, **figures}
+
+
+def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> None:
+    figures = run_benchmark(
+        "engine",
+        tmp_path / "engine.json",
+        *("--target", "builtin", "--seconds", "0.5", "--saturating-monitors", "200"),
+        *("--fleet", "500", "--fleet-seconds", "0.5"),
+        *("--only", "http", "aiohttp", "tcp", "fleet"),
+    )
+
+    assert "http checks / CPU-s (fresh connection)" in figures["stdout"]
     for section in ("http", "aiohttp", "tcp"):
         assert figures[section]["checks"] > 0
         assert figures[section]["checks_per_cpu_second"] > 0
@@ -80,36 +69,14 @@ def test_each_benchmark_explains_its_options(
 def test_the_platform_benchmark_runs_checks_through_to_a_live_client(
     tmp_path: Path,
 ) -> None:
-    output = tmp_path / "platform.json"
-
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "platform",
-            "--target",
-            "builtin",
-            "--monitors",
-            "20",
-            "--warmup",
-            "2",
-            "--seconds",
-            "2",
-            "--drain",
-            "1",
-            "--json",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    figures = run_benchmark(
+        "platform",
+        tmp_path / "platform.json",
+        *("--target", "builtin", "--monitors", "20"),
+        *("--warmup", "2", "--seconds", "2", "--drain", "1"),
     )
 
-    assert completed.returncode == 0, completed.stderr
-    assert "check finished -> client, p99 ms" in completed.stdout
-    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert "check finished -> client, p99 ms" in figures["stdout"]
     assert figures["monitors"] == 20
     assert figures["end_to_end_checks_per_second"] > 0
     assert figures["stored_per_second"] > 0
@@ -118,38 +85,14 @@ def test_the_platform_benchmark_runs_checks_through_to_a_live_client(
 
 
 def test_the_scale_benchmark_loads_runs_and_reloads_a_fleet(tmp_path: Path) -> None:
-    output = tmp_path / "scale.json"
-
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "scale",
-            "--target",
-            "builtin",
-            "--kind",
-            "tcp",
-            "--monitors",
-            "200",
-            "--interval",
-            "2",
-            "--warmup",
-            "1",
-            "--seconds",
-            "3",
-            "--json",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    figures = run_benchmark(
+        "scale",
+        tmp_path / "scale.json",
+        *("--target", "builtin", "--kind", "tcp", "--monitors", "200"),
+        *("--interval", "2", "--warmup", "1", "--seconds", "3"),
     )
 
-    assert completed.returncode == 0, completed.stderr
-    assert "lateness p99, ms" in completed.stdout
-    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert "lateness p99, ms" in figures["stdout"]
     assert figures["monitors"] == 200
     assert figures["checks_per_second"] > 0
     assert sum(figures["lateness_counts"]) > 0

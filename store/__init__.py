@@ -1,6 +1,9 @@
 """Where Upcast keeps monitors, results, state changes and events.
 
-``open_store`` picks the backend from a URL. SQLite URLs name a file:
+``open_store`` picks the backend from a URL: ``sqlite:`` (the embedded
+default), ``postgresql://user:password@host:port/database`` (the production
+store) or ``mysql://user:password@host:port/database`` (MySQL or MariaDB).
+SQLite URLs name a file:
 
 - ``sqlite:///var/lib/upcast/upcast.db``: an absolute path;
 - ``sqlite:data/upcast.db``: a path relative to the working directory when
@@ -36,8 +39,8 @@ __all__ = [
     "open_store",
 ]
 
-SCHEMES = ("sqlite",)
-"""The URL schemes ``open_store`` understands."""
+SCHEMES = ("sqlite", "postgresql", "mysql")
+"""The URL schemes ``open_store`` understands (also ``postgres`` and ``mariadb``)."""
 
 
 def open_store(url: str, *, progress: MigrationProgress | None = None) -> Store:
@@ -54,6 +57,14 @@ def open_store(url: str, *, progress: MigrationProgress | None = None) -> Store:
     scheme = scheme.lower()
     if scheme == "sqlite":
         return SqliteStore(_sqlite_path(rest), progress=progress)
+    if scheme in ("postgresql", "postgres"):
+        from store.postgres import PostgresStore
+
+        return PostgresStore(url, progress=progress)
+    if scheme in ("mysql", "mariadb"):
+        from store.mysql import MysqlStore
+
+        return MysqlStore(url, progress=progress)
     raise ValueError(
         f"url: unknown store scheme {scheme!r}; supported: {', '.join(SCHEMES)}"
     )

@@ -203,8 +203,8 @@ def test_open_store_finds_the_sqlite_file_a_url_names(
     ("url", "message"),
     [
         (
-            "postgresql://upcast:s3cret@db/upcast",
-            "url: unknown store scheme 'postgresql'; supported: sqlite",
+            "oracle://upcast:s3cret@db/upcast",
+            "url: unknown store scheme 'oracle'; supported: sqlite, postgresql, mysql",
         ),
         ("upcast.db", "url: must start with a scheme, one of: sqlite"),
         ("sqlite://db-host/upcast.db", "url: a sqlite URL names no host"),

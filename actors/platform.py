@@ -151,6 +151,10 @@ class Platform(Protocol):
         late its checks started (``lateness_buckets`` and ``lateness_counts``).
         """
 
+    async def storage_stats(self) -> dict[str, Any]:
+        """The store's own figures: ``spool`` with ``batches``, ``records``,
+        ``bytes``, ``max_bytes`` and ``dropped`` by priority."""
+
     async def actors(self) -> list[dict[str, Any]]:
         """Every actor: ``role``, ``kind``, ``node``, ``pid``, ``memory_bytes``."""
 

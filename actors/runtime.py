@@ -28,6 +28,7 @@ from actors.hub import EventHub
 from actors.platform import ShardNotFound
 from actors.shard import ShardActor, resident_bytes
 from actors.storage import StorageActor
+from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class Settings:
     store_url: str | None = None
     retention_days: float = DEFAULT_RETENTION_DAYS
     max_in_flight: int = 1000
+    spool_bytes: int = DEFAULT_SPOOL_BYTES
 
     @property
     def url(self) -> str:
@@ -165,7 +167,12 @@ class RayPlatform:
             raise ValueError(f"shards: must be at least 1, got {settings.shards}")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         platform_id = secrets.token_hex(4)
-        storage = _remote(StorageActor).remote(settings.url, settings.retention_days)
+        storage = _remote(StorageActor).remote(
+            settings.url,
+            settings.retention_days,
+            str(settings.data_dir.resolve() / "spool"),
+            settings.spool_bytes,
+        )
         version = await _call(storage.start.remote())
         logger.info("store ready url=%s schema=%s", settings.url, version)
         hub = _remote(EventHub).remote()
@@ -388,6 +395,11 @@ class RayPlatform:
             raise ShardNotFound(name)
         found: list[str] = await _call(handle.monitor_ids.remote())
         return found
+
+    async def storage_stats(self) -> dict[str, Any]:
+        """The Storage actor's spool: what waits in it and what it gave up."""
+        spool: dict[str, Any] = await _call(self._storage.spool_stats.remote())
+        return {"spool": spool}
 
     async def actors(self) -> list[dict[str, Any]]:
         """Every actor of the platform: its role, node, process and memory."""

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from engine.events import Event, StateChange
-from engine.result import unpack_results
-from store import Store, open_store
+from engine.result import CheckResult, pack_results, unpack_results
+from store import Store, StoreError, open_store
 from store.base import MonitorRow
+from store.spool import DEFAULT_MAX_BYTES, PRIORITIES, Spool, SpoolFull
 
 logger = logging.getLogger(__name__)
 
 RETENTION_EVERY = 3600.0
+
+# Pauses between attempts to write the spool back while the store is away.
+REPLAY_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+RESULTS = "results"
+CHANGES = "changes"
 
 
 class StorageActor:
@@ -26,13 +36,27 @@ class StorageActor:
     The store opens when the actor starts, before any call is served, and
     again by itself when Ray restarts the actor after a crash: a write that
     was cut off was never committed, and its sender delivers it again.
+
+    When the store cannot be reached (a database server restarting, a
+    network cut), results and state changes go to a spool on disk and the
+    call succeeds, so the shards carry on checking; a task writes the spool
+    back in order once the store answers. While anything is spooled, new
+    batches join the end of the spool, so order is kept.
     """
 
-    def __init__(self, url: str, retention_days: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        retention_days: float,
+        spool_dir: str | None = None,
+        spool_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self._url = url
         self._retention_days = retention_days
         self._store: Store | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._spool = None if spool_dir is None else Spool(Path(spool_dir), spool_bytes)
+        self._replaying: asyncio.Task[None] | None = None
         self._opening = asyncio.get_running_loop().create_task(self._open())
 
     async def _open(self) -> Store:
@@ -40,6 +64,8 @@ class StorageActor:
         await store.open()
         self._store = store
         self._retention = asyncio.get_running_loop().create_task(self._keep_tidy())
+        if self._spool is not None and len(self._spool):
+            self._replay_later()
         return store
 
     async def _ready(self) -> Store:
@@ -52,25 +78,134 @@ class StorageActor:
         return (await self._ready()).schema_version()
 
     async def close(self) -> None:
+        """Write back what the spool holds if the store takes it, then close.
+
+        Whatever the store will not take stays in the spool for the next
+        start.
+        """
         if self._retention is not None:
             self._retention.cancel()
+        if self._replaying is not None:
+            self._replaying.cancel()
         store = await self._ready()
+        if self._spool is not None and len(self._spool):
+            await self._replay_once(store)
         self._store = None
         await store.close()
 
     async def write_result_batch(self, batch: bytes) -> int:
+        """Keep one batch of results; how many were new (0 when spooled)."""
         store = await self._ready()
-        return await store.write_results(unpack_results(batch))
+        if self._spool is not None and len(self._spool):
+            self._keep_results_for_later(batch)
+            return 0
+        try:
+            return await store.write_results(unpack_results(batch))
+        except StoreError as exc:
+            if not exc.retryable or self._spool is None:
+                raise
+            logger.warning("the store is unreachable (%s); spooling results", exc)
+            self._keep_results_for_later(batch)
+            return 0
 
     async def write_changes(
         self, changes: list[dict[str, Any]], events: list[dict[str, Any]]
     ) -> None:
         """Keep state changes and the events that tell of them, in one call."""
         store = await self._ready()
-        await asyncio.gather(
-            store.write_state_changes([StateChange.from_dict(c) for c in changes]),
-            store.write_events([Event.from_dict(event) for event in events]),
-        )
+        payload: bytes = msgpack.packb([changes, events], use_bin_type=True)
+        if self._spool is not None and len(self._spool):
+            self._keep_for_later(payload, CHANGES, 0, len(changes))
+            return
+        try:
+            await _write_changes(store, changes, events)
+        except StoreError as exc:
+            if not exc.retryable or self._spool is None:
+                raise
+            logger.warning("the store is unreachable (%s); spooling changes", exc)
+            self._keep_for_later(payload, CHANGES, 0, len(changes))
+
+    def spool_stats(self) -> dict[str, Any]:
+        """What waits in the spool and what it had to give up, by priority."""
+        spool = self._spool
+        return {
+            "enabled": spool is not None,
+            "batches": 0 if spool is None else len(spool),
+            "records": 0 if spool is None else spool.records,
+            "bytes": 0 if spool is None else spool.size,
+            "max_bytes": 0 if spool is None else spool.max_bytes,
+            "dropped": {
+                name: 0 if spool is None else spool.dropped[index]
+                for index, name in enumerate(PRIORITIES)
+            },
+        }
+
+    def _keep_results_for_later(self, batch: bytes) -> None:
+        """Spool a batch of results split by priority, so the least needed
+        can be given up first when the spool fills."""
+        by_priority: dict[int, list[CheckResult]] = {}
+        for result in unpack_results(batch):
+            rank = (
+                PRIORITIES.index(result.priority)
+                if result.priority in PRIORITIES
+                else 1
+            )
+            by_priority.setdefault(rank, []).append(result)
+        for rank, results in sorted(by_priority.items()):
+            self._keep_for_later(pack_results(results), RESULTS, rank, len(results))
+
+    def _keep_for_later(
+        self, payload: bytes, kind: str, priority: int, count: int
+    ) -> None:
+        assert self._spool is not None
+        try:
+            self._spool.append(payload, kind=kind, priority=priority, count=count)
+        except SpoolFull as exc:
+            logger.error("%s; %d %s records dropped", exc, count, kind)
+        self._replay_later()
+
+    def _replay_later(self) -> None:
+        if self._replaying is None or self._replaying.done():
+            loop = asyncio.get_running_loop()
+            self._replaying = loop.create_task(self._replay())
+
+    async def _replay(self) -> None:
+        """Write the spool back, oldest first, waiting while the store is away."""
+        failures = 0
+        while self._spool is not None and len(self._spool):
+            store = await self._ready()
+            if await self._replay_once(store):
+                failures = 0
+                continue
+            delay = REPLAY_DELAYS[min(failures, len(REPLAY_DELAYS) - 1)]
+            failures += 1
+            await asyncio.sleep(delay)
+        logger.info("the spool is written back; writing straight to the store again")
+
+    async def _replay_once(self, store: Store) -> bool:
+        """Write spooled batches until the spool is empty; False if the store failed."""
+        spool = self._spool
+        assert spool is not None
+        while (oldest := spool.oldest()) is not None:
+            spooled, payload = oldest
+            try:
+                if spooled.kind == RESULTS:
+                    await store.write_results(unpack_results(payload))
+                else:
+                    changes, events = msgpack.unpackb(payload, raw=False)
+                    await _write_changes(store, changes, events)
+            except StoreError as exc:
+                if exc.retryable:
+                    return False
+                logger.error(
+                    "a spooled %s batch cannot be stored: %s", spooled.kind, exc
+                )
+            except ValueError:
+                logger.exception(
+                    "a spooled %s batch is not valid; dropped", spooled.kind
+                )
+            spool.remove(spooled)
+        return True
 
     async def write_events(self, events: list[dict[str, Any]]) -> None:
         store = await self._ready()
@@ -128,6 +263,15 @@ class StorageActor:
             except Exception:
                 logger.exception("enforcing retention failed; trying again later")
             await asyncio.sleep(RETENTION_EVERY)
+
+
+async def _write_changes(
+    store: Store, changes: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    await asyncio.gather(
+        store.write_state_changes([StateChange.from_dict(c) for c in changes]),
+        store.write_events([Event.from_dict(event) for event in events]),
+    )
 
 
 def _report_migration(step: int, total: int, description: str) -> None:

@@ -79,6 +79,8 @@ class CheckResult:
     ``previous_state`` is set only on a result that changed the monitor's
     state, and says what the state was before; receivers find the state
     changes in a batch without remembering every monitor's state themselves.
+    ``priority`` is the monitor's (``critical``, ``normal`` or ``low``), for
+    whoever must choose which results to keep when it cannot keep them all.
     """
 
     monitor_id: str
@@ -94,6 +96,7 @@ class CheckResult:
     phases: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     previous_state: MonitorState | None = None
+    priority: str = "normal"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +115,7 @@ class CheckResult:
             "previous_state": None
             if self.previous_state is None
             else str(self.previous_state),
+            "priority": self.priority,
         }
 
     @classmethod
@@ -132,6 +136,7 @@ class CheckResult:
             phases=dict(data.get("phases", {})),
             details=dict(data.get("details", {})),
             previous_state=None if previous is None else MonitorState(previous),
+            priority=data.get("priority", "normal"),
         )
 
 

@@ -1008,6 +1008,7 @@ class Scheduler:
             retry = result.retryable and old_code != _DOWN
             new_code = _PENDING if retry and failures <= monitor.retries else _DOWN
         result.state = _STATES[new_code]
+        result.priority = monitor.priority.value
         if new_code != old_code:
             result.previous_state = _STATES[old_code]
 

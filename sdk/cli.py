@@ -44,6 +44,7 @@ from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
 from sdk.client import ApplyReport, AsyncClient, Client
 from sdk.errors import InvalidMonitor, UpcastError
+from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from web.app import create_app
 from web.server import start_gateway
 
@@ -194,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_RETENTION_DAYS,
         help=f"days results and events are kept (default: {DEFAULT_RETENTION_DAYS:g})",
+    )
+    serve_parser.add_argument(
+        "--spool-mb",
+        type=positive_int,
+        default=DEFAULT_SPOOL_BYTES // (1024 * 1024),
+        help="disk the spool may use for results while the store is unreachable "
+        f"(default: {DEFAULT_SPOOL_BYTES // (1024 * 1024)})",
     )
     serve_parser.add_argument(
         "--max-in-flight",
@@ -394,6 +402,7 @@ def serve(args: argparse.Namespace) -> int:
         store_url=args.store,
         retention_days=args.retention_days,
         max_in_flight=args.max_in_flight,
+        spool_bytes=args.spool_mb * 1024 * 1024,
     )
     try:
         return uvloop.run(serve_until_stopped(settings, args.host, args.port, monitors))

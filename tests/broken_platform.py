@@ -99,6 +99,9 @@ class BrokenPlatform:
     async def engine_stats(self) -> list[dict[str, Any]]:
         raise self._fail()
 
+    async def storage_stats(self) -> dict[str, Any]:
+        raise self._fail()
+
     async def actors(self) -> list[dict[str, Any]]:
         raise self._fail()
 

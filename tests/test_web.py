@@ -289,6 +289,7 @@ async def test_engine_lists_each_shard_and_actor_with_its_figures(
         } <= shard.keys()
         assert shard["memory_bytes"] > 0
         assert len(shard["lateness_counts"]) == len(shard["lateness_buckets"]) + 1
+    assert response.json()["storage"]["spool"]["records"] == 0
     roles = {actor["role"] for actor in actors}
     assert roles == {"coordinator", "storage", "alert", "hub", "shard-0", "shard-1"}
     assert all(actor["pid"] > 0 and actor["memory_bytes"] > 0 for actor in actors)
@@ -323,6 +324,13 @@ async def test_metrics_are_prometheus_text_with_a_lateness_histogram_per_shard(
     assert buckets[-1].labels["le"] == "+Inf"
     counts = [sample.value for sample in buckets]
     assert counts == sorted(counts)
+    assert families["upcast_spool_records"].samples[0].value == 0
+    dropped = families["upcast_spool_dropped"].samples
+    assert {sample.labels["priority"] for sample in dropped} == {
+        "critical",
+        "normal",
+        "low",
+    }
 
 
 async def test_apply_creates_updates_and_leaves_alone_in_one_request(

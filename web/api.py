@@ -185,10 +185,10 @@ def api_blueprint(platform: Platform) -> Blueprint:
     @api.get("/engine")
     async def engine(request: Request) -> HTTPResponse:
         Query(request, ())
-        shards, actors = await asyncio.gather(
-            platform.engine_stats(), platform.actors()
+        shards, actors, storage = await asyncio.gather(
+            platform.engine_stats(), platform.actors(), platform.storage_stats()
         )
-        return json({"shards": shards, "actors": actors})
+        return json({"shards": shards, "actors": actors, "storage": storage})
 
     @api.post("/engine/shards")
     async def add_shard(request: Request) -> HTTPResponse:

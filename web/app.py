@@ -7,6 +7,7 @@ can serve the same platform.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -83,7 +84,10 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> HTTPResponse:
-        exposition = metrics.render(await platform.engine_stats())
+        shards, storage = await asyncio.gather(
+            platform.engine_stats(), platform.storage_stats()
+        )
+        exposition = metrics.render(shards, storage)
         return raw(exposition.encode(), content_type=metrics.CONTENT_TYPE)
 
     async def push(

@@ -104,8 +104,11 @@ _SERIES: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], float]], ...] 
 _LATENESS = "upcast_shard_lateness_seconds"
 
 
-def render(shards: Iterable[Mapping[str, Any]]) -> str:
-    """The exposition text for these shards' figures (``engine_stats``)."""
+def render(
+    shards: Iterable[Mapping[str, Any]], storage: Mapping[str, Any] | None = None
+) -> str:
+    """The exposition text for the shards' figures (``engine_stats``) and the
+    store's (``storage_stats``)."""
     shards = list(shards)
     lines: list[str] = []
     for name, kind, help_text, read in _SERIES:
@@ -117,7 +120,30 @@ def render(shards: Iterable[Mapping[str, Any]]) -> str:
     lines.append(f"# TYPE {_LATENESS} histogram")
     for shard in shards:
         lines.extend(_histogram(shard))
+    if storage is not None:
+        lines.extend(_spool(storage["spool"]))
     return "\n".join(lines) + "\n"
+
+
+def _spool(spool: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, key, help_text in (
+        (
+            "upcast_spool_records",
+            "records",
+            "Results and changes waiting in the spool.",
+        ),
+        ("upcast_spool_bytes", "bytes", "Bytes the spool takes on disk."),
+    ):
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        lines.append(f"{name} {_number(spool[key])}")
+    name = "upcast_spool_dropped_total"
+    lines.append(f"# HELP {name} Records the full spool gave up, by priority.")
+    lines.append(f"# TYPE {name} counter")
+    for priority, count in spool["dropped"].items():
+        lines.append(f'{name}{{priority="{_escape(priority)}"}} {_number(count)}')
+    return lines
 
 
 def _histogram(shard: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,1131 @@
+"""The PostgreSQL backend: one schema, a pool of connections, results by the day.
+
+Every call borrows a connection from one ``asyncpg`` pool for as long as it
+runs; PostgreSQL lets many connections write at once, so there is no writer
+queue as in the SQLite store. Results go in by binary COPY into a table
+partitioned by UTC day: a batch is one round trip, and retention drops a
+whole day's partition instead of deleting its rows one by one. The schema is
+migrated at ``open`` under an advisory lock, so two processes starting
+together never migrate at once.
+
+Text cannot hold the NUL character in PostgreSQL, so a name, message or
+definition that contains one is refused with a ``StoreError`` here, where
+SQLite would keep it. Rows are checked, encoded and decoded on the event
+loop, where asyncpg does its own share too: ``put_monitors`` of 100,000
+definitions holds the loop for about a second, ``put_monitor_rows`` of as
+many about half of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import hashlib
+import importlib.resources
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import asyncpg
+
+from engine.events import Event, StateChange
+from engine.result import CheckResult
+from store.base import (
+    SECONDS_PER_DAY,
+    LatestState,
+    MigrationProgress,
+    MonitorRow,
+    SchemaTooNewError,
+    Store,
+    StoreClosedError,
+    StoreError,
+    check_days,
+    check_event,
+    check_limit,
+    check_list,
+    check_monitor_row,
+    check_optional_time,
+    check_result,
+    check_state_change,
+    check_text,
+    check_time,
+    monitor_row,
+    to_json,
+)
+from store.sqlite import Migration
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_SCHEMA = "public"
+"""The schema a URL without ``schema=`` keeps its tables in."""
+
+DEFAULT_POOL_MIN = 1
+"""Connections kept open while the store is idle.
+
+One, so the first call after a quiet spell does not wait for a connection
+handshake, without holding server processes that nothing uses.
+"""
+
+DEFAULT_POOL_MAX = 10
+"""The most connections the store opens at once.
+
+Each connection is a server process with memory of its own, and a server
+allows about a hundred by default, so one store takes a tenth of them.
+More rarely helps: concurrent writers of one table wait for the same index
+pages.
+"""
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds a new connection may take before the call fails (retryably)."""
+
+PARTITIONS_AHEAD = 2
+"""Days after today whose result partitions ``open`` makes.
+
+The first results after midnight then find their partition ready instead
+of waiting for the DDL that makes it.
+"""
+
+RETENTION_BATCH = 5_000
+"""Rows deleted per statement by retention, so no transaction runs long."""
+
+MONITORS_PER_STATEMENT = 10_000
+"""Definitions sent in one upsert statement.
+
+A catalogue of a million goes as a hundred statements of a few megabytes
+each, all in the one transaction ``put_monitors`` promises.
+"""
+
+_DAY = 86_400
+_EPOCH = datetime.date(1970, 1, 1)
+# The days of 0001-01-01 and 9999-12-31: the calendar a partition is named
+# by. Times outside it go to the two partitions at either end (see the
+# first migration).
+_FIRST_DAY = -719_162
+_LAST_DAY = 2_932_896
+
+_QUERY_PARAMETERS = ("schema", "pool_min", "pool_max")
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+_PARTITION_NAME = re.compile(r"results_(\d{4})(\d{2})(\d{2})")
+
+# SQLSTATEs after which the same call can succeed later: serialization
+# failure, deadlock, lock not available, and the server shutting down or
+# starting up. Classes 08 (connection) and 53 (resources) count whole.
+_RETRYABLE_CLASSES = frozenset({"08", "53"})
+_RETRYABLE_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
+
+# What the driver and the network raise; each is translated at the boundary.
+_DATABASE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    """Where a PostgreSQL store connects and how, as its URL says.
+
+    The password stays out of the repr, and ``location``, which names the
+    database in messages and logs, never includes it.
+    """
+
+    host: str | None
+    port: int | None
+    user: str | None
+    password: str | None = field(repr=False)
+    database: str | None
+    schema: str
+    pool_min: int
+    pool_max: int
+
+    @property
+    def location(self) -> str:
+        host = self.host or "the default host"
+        port = "" if self.port is None else f":{self.port}"
+        database = self.database or "the default database"
+        return (
+            f'PostgreSQL database "{database}" on {host}{port}, schema "{self.schema}"'
+        )
+
+
+def parse_url(url: str) -> PostgresSettings:
+    """The settings of a PostgreSQL URL, or ValueError naming what is wrong.
+
+    ``postgresql://[user[:password]@]host[:port]/database`` with optional
+    query parameters ``schema`` (default ``public``), ``pool_min`` (default
+    1) and ``pool_max`` (default 10); any other parameter is refused, so a
+    misspelt one is not silently ignored. Parts left out go to asyncpg's
+    defaults (the ``PG*`` environment variables, then the OS user). Messages
+    name the part at fault and never repeat the URL, which may hold a
+    password.
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"url: must be text, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        # urllib's message quotes the part it failed on, which can be a
+        # piece of the password when that holds an unencoded "/".
+        raise ValueError(
+            "url: not a valid PostgreSQL URL; check the host and port, and "
+            "percent-encode special characters in the user and password"
+        ) from None
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ValueError("url: a PostgreSQL URL starts with postgresql://")
+    if parts.fragment:
+        raise ValueError("url: a PostgreSQL URL takes no fragment")
+    if "," in parts.netloc:
+        raise ValueError("url: name one host; several are not supported")
+    database = unquote(parts.path.removeprefix("/")) or None
+    if database is not None and "/" in database:
+        raise ValueError("url: the path must name one database")
+
+    given: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in _QUERY_PARAMETERS:
+            raise ValueError(
+                f"url: unknown query parameter {name!r}; known: "
+                + ", ".join(_QUERY_PARAMETERS)
+            )
+        if name in given:
+            raise ValueError(f"url: query parameter {name!r} is given twice")
+        given[name] = value
+
+    schema = given.get("schema", DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            "url: schema must be a name of letters, digits and underscores "
+            f"that does not start with a digit, at most 63 long, got {schema!r}"
+        )
+    pool_min = _pool_size(given, "pool_min", DEFAULT_POOL_MIN, minimum=0)
+    pool_max = _pool_size(given, "pool_max", DEFAULT_POOL_MAX, minimum=1)
+    if pool_min > pool_max:
+        raise ValueError(
+            f"url: pool_min ({pool_min}) must not be above pool_max ({pool_max})"
+        )
+
+    return PostgresSettings(
+        host=unquote(parts.hostname) if parts.hostname else None,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        database=database,
+        schema=schema,
+        pool_min=pool_min,
+        pool_max=pool_max,
+    )
+
+
+def _pool_size(given: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    text = given.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < minimum:
+        raise ValueError(f"url: {name} must be a whole number from {minimum}")
+    return int(text)
+
+
+def packaged_migrations() -> list[Migration]:
+    """The migrations shipped in ``store/migrations/postgresql``, in order.
+
+    Files are named ``NNNN_words.sql`` and numbered 1, 2, 3 without gaps:
+    the store applies those above the version it finds, so a gap would be a
+    step that never runs.
+    """
+    folder = importlib.resources.files("store") / "migrations" / "postgresql"
+    by_version: dict[int, Migration] = {}
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is not None:
+            version = int(match[1])
+            text = entry.read_text(encoding="utf-8")
+            by_version[version] = Migration(version, match[2].replace("_", " "), text)
+    versions = sorted(by_version)
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"PostgreSQL migrations must be numbered 1 to N: {versions}")
+    return [by_version[version] for version in versions]
+
+
+class PostgresStore(Store):
+    """The store in one schema of a PostgreSQL database.
+
+    ``url`` is read by ``parse_url``. ``progress`` hears about each
+    migration as ``open`` applies it; ``migrations`` replaces the packaged
+    schema steps. A write whose caller is cancelled still runs to its
+    commit, and ``close`` waits for it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        progress: MigrationProgress | None = None,
+        migrations: Sequence[Migration] | None = None,
+    ) -> None:
+        self.settings = parse_url(url)
+        self._progress = progress
+        self._migrations = (
+            packaged_migrations() if migrations is None else list(migrations)
+        )
+        self._partitions = _Partitions(_lock_key("partitions", self.settings.schema))
+        self._pool: asyncpg.Pool | None = None
+        self._version: int | None = None
+        self._opening = False
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        # Calls in progress, so close waits for them before the pool goes.
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._abandoned: set[asyncio.Future[Any]] = set()
+
+    async def open(self) -> None:
+        """Connect, migrate the schema and make the coming days' partitions.
+
+        1. Create the pool: each connection it opens has the store's schema
+           as its search_path and says which store it serves in its
+           application_name.
+        2. On one of them, migrate (see ``_migrate``), learn which result
+           partitions exist, and make those of today and the next
+           PARTITIONS_AHEAD days.
+        3. Only then accept calls; a ``close`` that ran meanwhile wins.
+        """
+        if self._closed:
+            raise StoreClosedError("the store was closed; make a new one to reopen")
+        if self._opening or self._pool is not None:
+            raise StoreError("the store is open already")
+
+        self._opening = True
+        try:
+            pool = await self._create_pool()
+            try:
+                async with pool.acquire() as connection:
+                    version = await self._migrate(connection)
+                    await self._partitions.load(connection)
+                    today = _day_of(time.time())
+                    upcoming = range(today, today + PARTITIONS_AHEAD + 1)
+                    await self._partitions.ensure(connection, upcoming)
+            except _DATABASE_ERRORS as exc:
+                pool.terminate()
+                raise self._error(exc, "cannot open") from exc
+            except BaseException:
+                pool.terminate()
+                raise
+        finally:
+            self._opening = False
+
+        if self._closed:
+            await pool.close()
+            raise StoreClosedError("the store was closed while it opened")
+        self._pool = pool
+        self._version = version
+        logger.info("opened %s at schema version %d", self.settings.location, version)
+
+    async def close(self) -> None:
+        """Let calls in progress finish, then close every connection.
+
+        Calls made from now on are refused. The closing runs in a task of its
+        own, so cancelling the wait does not stop it, and a second ``close``
+        waits for the same one.
+        """
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            self._closing = asyncio.ensure_future(self._drain(pool))
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+
+    def schema_version(self) -> int:
+        if self._version is None or self._pool is None:
+            raise StoreClosedError("the store is not open")
+        return self._version
+
+    async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
+        check_list("definitions", definitions)
+        check_list("definitions", definitions, Mapping)
+        rows = [
+            monitor_row(f"definitions[{index}]", definition)
+            for index, definition in enumerate(definitions)
+        ]
+        if rows:
+            await self._run(functools.partial(_upsert_monitors, rows), shield=True)
+
+    async def put_monitor_rows(self, rows: list[MonitorRow]) -> None:
+        check_list("rows", rows)
+        checked = [check_monitor_row(f"rows[{i}]", row) for i, row in enumerate(rows)]
+        if checked:
+            await self._run(functools.partial(_upsert_monitors, checked), shield=True)
+
+    async def delete_monitor(self, monitor_id: str) -> bool:
+        check_text("monitor_id", monitor_id)
+        status = await self._write("DELETE FROM monitors WHERE id = $1", monitor_id)
+        return _row_count(status) > 0
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any] | None:
+        check_text("monitor_id", monitor_id)
+        rows = await self._fetch(
+            "SELECT definition FROM monitors WHERE id = $1", monitor_id
+        )
+        if not rows:
+            return None
+        found: dict[str, Any] = json.loads(rows[0]["definition"])
+        return found
+
+    async def list_monitors(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        enabled: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        if kind is not None:
+            check_text("kind", kind)
+        if tag is not None:
+            check_text("tag", tag)
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ValueError(f"enabled: must be true, false or None, got {enabled!r}")
+        where, parameters = _where(
+            ("kind = {}", kind), ("tags ? {}", tag), ("enabled = {}", enabled)
+        )
+        sql = f"SELECT definition FROM monitors {where} ORDER BY id"
+        rows = await self._fetch(sql, *parameters)
+        return [json.loads(row["definition"]) for row in rows]
+
+    async def catalogue(
+        self, *, after: str | None = None, limit: int = 10_000
+    ) -> list[tuple[str, str]]:
+        if after is not None and not isinstance(after, str):
+            raise ValueError(f"after: must be a monitor id or None, got {after!r}")
+        sql = "SELECT id, definition FROM monitors WHERE id > $1 ORDER BY id LIMIT $2"
+        rows = await self._fetch(sql, after or "", check_limit(limit))
+        return [(row["id"], row["definition"]) for row in rows]
+
+    async def write_results(self, results: list[CheckResult]) -> int:
+        check_list("results", results)
+        if not results:
+            return 0
+        records = _result_records(results)
+        return await self._run(
+            functools.partial(self._insert_results, records), shield=True
+        )
+
+    async def results(
+        self,
+        monitor_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[CheckResult]:
+        where, parameters = _where(
+            ("monitor_id = {}", check_text("monitor_id", monitor_id)),
+            ("started_at >= {}", check_optional_time("since", since)),
+            ("started_at < {}", check_optional_time("until", until)),
+        )
+        sql = (
+            f"SELECT {_RESULT_SELECT} FROM results {where} "
+            f"ORDER BY started_at DESC LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [_result(row) for row in rows]
+
+    async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
+        check_list("monitor_ids", monitor_ids, str)
+        if not monitor_ids:
+            return {}
+        sql = _newest_of_each(_RESULT_SELECT)
+        rows = await self._fetch(sql, _distinct(monitor_ids))
+        return {row["monitor_id"]: _result(row) for row in rows}
+
+    async def latest_states(self, monitor_ids: list[str]) -> dict[str, LatestState]:
+        check_list("monitor_ids", monitor_ids, str)
+        if not monitor_ids:
+            return {}
+        sql = _newest_of_each(
+            "monitor_id, state, started_at, ok, latency_ms, reason, message, attempt"
+        )
+        rows = await self._fetch(sql, _distinct(monitor_ids))
+        return {row["monitor_id"]: LatestState(*tuple(row)[1:]) for row in rows}
+
+    async def write_state_changes(self, changes: list[StateChange]) -> None:
+        check_list("changes", changes)
+        check_list("changes", changes, StateChange)
+        # The first of two equal changes is kept, as a second write would keep it.
+        unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for index, change in enumerate(changes):
+            check_state_change(f"changes[{index}]", change)
+            row = (
+                change.monitor_id,
+                float(change.at),
+                str(change.before),
+                str(change.after),
+                _text_or_none(change.reason),
+                change.message,
+            )
+            unique.setdefault(row[:4], row)
+        await self._insert_rows(_INSERT_STATE_CHANGES, unique.values())
+
+    async def state_changes(
+        self,
+        monitor_id: str | None = None,
+        *,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[StateChange]:
+        if monitor_id is not None:
+            check_text("monitor_id", monitor_id)
+        where, parameters = _where(
+            ("monitor_id = {}", monitor_id),
+            ("at >= {}", check_optional_time("since", since)),
+        )
+        sql = (
+            "SELECT monitor_id, at, state_before AS before, state_after AS after, "
+            f"reason, message FROM state_changes {where} "
+            f"ORDER BY at DESC, seq DESC LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [StateChange.from_dict(row) for row in rows]
+
+    async def write_events(self, events: list[Event]) -> None:
+        check_list("events", events)
+        check_list("events", events, Event)
+        unique: dict[str, tuple[Any, ...]] = {}
+        for index, event in enumerate(events):
+            place = f"events[{index}]"
+            check_event(place, event)
+            data = to_json(f"{place}.data", dict(event.data))
+            row = (event.id, float(event.at), event.type, event.monitor_id, data)
+            unique.setdefault(event.id, row)
+        await self._insert_rows(_INSERT_EVENTS, unique.values())
+
+    async def events(
+        self,
+        *,
+        after: str | None = None,
+        monitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        if after is not None and not isinstance(after, str):
+            raise ValueError(f"after: must be an event id or None, got {after!r}")
+        if monitor_id is not None:
+            check_text("monitor_id", monitor_id)
+        where, parameters = _where(("id > {}", after), ("monitor_id = {}", monitor_id))
+        sql = (
+            f"SELECT id, at, type, monitor_id, data FROM events {where} "
+            f"ORDER BY id LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [
+            Event.from_dict({**row, "data": json.loads(row["data"])}) for row in rows
+        ]
+
+    async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
+        """Delete rows older than ``days`` before ``now`` (default: the clock).
+
+        Whole days of results go by dropping their partition (see
+        ``_retain``); the rest goes in batches of RETENTION_BATCH rows, one
+        statement each. Like a write, retention runs on when its caller is
+        cancelled.
+        """
+        window = check_days(days)
+        moment = time.time() if now is None else check_time("now", now)
+        cutoff = moment - window * SECONDS_PER_DAY
+
+        deleted = await self._run(functools.partial(self._retain, cutoff), shield=True)
+        if deleted:
+            logger.info(
+                "retention removed %d rows from over %g days ago", deleted, days
+            )
+        return deleted
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        settings = self.settings
+        try:
+            return await asyncpg.create_pool(
+                host=settings.host,
+                port=settings.port,
+                user=settings.user,
+                password=settings.password,
+                database=settings.database,
+                min_size=settings.pool_min,
+                max_size=settings.pool_max,
+                timeout=CONNECT_TIMEOUT,
+                server_settings={
+                    "search_path": _quote(settings.schema),
+                    "application_name": f"upcast {settings.schema}"[:63],
+                },
+            )
+        except _DATABASE_ERRORS as exc:
+            raise self._error(exc, "cannot connect to") from exc
+
+    async def _migrate(self, connection: asyncpg.Connection) -> int:
+        """Bring the schema up to date; the version it is at then.
+
+        1. In one transaction under the store's advisory lock: read the
+           version (0 while the schema or its version table is missing) and
+           refuse a newer one before anything changes; then create the
+           schema and the version table if they are missing.
+        2. Apply each pending migration in a transaction of its own, under
+           the lock again, together with its row in the version table. The
+           version is read again first, so a migration another process
+           applied in between is skipped.
+        """
+        schema = self.settings.schema
+        lock = _lock_key("migrations", schema)
+        known = self._migrations[-1].version if self._migrations else 0
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", lock)
+            version = await _schema_version(connection, schema)
+            if version > known:
+                raise SchemaTooNewError(self.settings.location, version, known)
+            if not await connection.fetchval(_SCHEMA_EXISTS, schema):
+                await connection.execute(f"CREATE SCHEMA {_quote(schema)}")
+            await connection.execute(_CREATE_VERSION_TABLE)
+
+        pending = [step for step in self._migrations if step.version > version]
+        for number, migration in enumerate(pending, start=1):
+            async with connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                version = await _schema_version(connection, schema)
+                if version > known:
+                    raise SchemaTooNewError(self.settings.location, version, known)
+                if version >= migration.version:
+                    continue
+                if self._progress is not None:
+                    self._progress(number, len(pending), migration.description)
+                logger.info(
+                    "migrating %s to schema version %d (%s)",
+                    self.settings.location,
+                    migration.version,
+                    migration.description,
+                )
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, description) "
+                    "VALUES ($1, $2)",
+                    migration.version,
+                    migration.description,
+                )
+                version = migration.version
+        return version
+
+    async def _insert_results(
+        self, records: list[tuple[Any, ...]], connection: asyncpg.Connection
+    ) -> int:
+        """Store the results not stored yet; how many were new.
+
+        1. Make the partitions of the days the batch touches.
+        2. Copy the batch in (see ``_copy_results``).
+        3. When no partition took a row, another process dropped one this
+           store still counted on: read the partitions again, make the
+           missing ones and copy once more.
+        """
+        days = {_day_of(record[1]) for record in records}
+        await self._partitions.ensure(connection, days)
+        try:
+            return await _copy_results(connection, records)
+        except asyncpg.CheckViolationError:
+            logger.debug("a result partition went missing; reading them again")
+            await self._partitions.load(connection)
+            await self._partitions.ensure(connection, days)
+            return await _copy_results(connection, records)
+
+    async def _retain(self, cutoff: float, connection: asyncpg.Connection) -> int:
+        """Remove rows from before ``cutoff``; how many went.
+
+        1. Drop each day partition that ends at or before the cutoff,
+           counting its rows first. Each drop is a transaction that locks the
+           parent table first, so no write lands in the partition between the
+           count and the drop, and locks are always taken parent first; reads
+           and writes of results wait for the few milliseconds a drop takes.
+        2. Delete the older rows left (those of the day the cutoff falls in,
+           and of the partition before year 1) in batches.
+        3. Delete old state changes and events in batches.
+        """
+        deleted = 0
+        for name, day in await _partition_days(connection):
+            if (day + 1) * _DAY > cutoff:
+                continue
+            async with connection.transaction():
+                await connection.execute(
+                    "LOCK TABLE ONLY results IN ACCESS EXCLUSIVE MODE"
+                )
+                if await connection.fetchval("SELECT to_regclass($1)", name) is None:
+                    continue
+                count = await connection.fetchval(
+                    f"SELECT count(*) FROM {_quote(name)}"
+                )
+                await connection.execute(f"DROP TABLE {_quote(name)}")
+            self._partitions.forget(day)
+            deleted += int(count)
+            logger.debug("dropped result partition %s of %d rows", name, count)
+
+        for statement in (_DELETE_OLD_RESULTS, _DELETE_OLD_CHANGES, _DELETE_OLD_EVENTS):
+            while True:
+                status = await connection.execute(statement, cutoff, RETENTION_BATCH)
+                count = _row_count(status)
+                deleted += count
+                if count < RETENTION_BATCH:
+                    break
+        return deleted
+
+    async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
+        """The rows of one query."""
+        rows: list[Any] = await self._run(
+            lambda connection: connection.fetch(sql, *parameters)
+        )
+        return rows
+
+    async def _write(self, sql: str, *parameters: object) -> str:
+        """Run one writing statement, shielded; its command tag."""
+        status: str = await self._run(
+            lambda connection: connection.execute(sql, *parameters), shield=True
+        )
+        return status
+
+    async def _insert_rows(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert rows with a statement that takes one array per column."""
+        listed = list(rows)
+        if listed:
+            await self._write(sql, *_columns(listed))
+
+    async def _run(
+        self,
+        work: Callable[[asyncpg.Connection], Awaitable[T]],
+        *,
+        shield: bool = False,
+    ) -> T:
+        """Run ``work`` on a pooled connection, translating the driver's errors.
+
+        With ``shield`` (every write), cancelling the caller stops the wait,
+        not the work, as in the SQLite store: a shutdown never leaves a batch
+        half sent, and ``close`` waits for it.
+        """
+        pool = self._claim()
+        operation = self._operate(pool, work)
+        if not shield:
+            return await operation
+        task = asyncio.ensure_future(operation)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._abandoned.add(task)
+            task.add_done_callback(self._settle_abandoned)
+            raise
+
+    async def _operate(
+        self, pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        try:
+            async with pool.acquire() as connection:
+                return await work(connection)
+        except _DATABASE_ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._release()
+
+    def _claim(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreClosedError("the store is not open")
+        self._busy += 1
+        self._idle.clear()
+        return self._pool
+
+    def _release(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
+
+    def _settle_abandoned(self, task: asyncio.Future[Any]) -> None:
+        """Log the failure of a write nobody waits for any more."""
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "a write whose caller was cancelled failed",
+                exc_info=task.exception(),
+            )
+
+    async def _drain(self, pool: asyncpg.Pool) -> None:
+        await self._idle.wait()
+        try:
+            await pool.close()
+        except _DATABASE_ERRORS:
+            logger.warning("%s did not close cleanly", self.settings.location)
+        logger.info("closed %s", self.settings.location)
+
+    def _error(self, exc: BaseException, doing: str | None = None) -> StoreError:
+        """A driver or network error as a StoreError that says if a retry helps.
+
+        The message names the database by its location and has the password
+        masked, in case the server or the driver ever quotes it.
+        """
+        text = str(exc) or type(exc).__name__
+        if self.settings.password:
+            text = text.replace(self.settings.password, "***")
+        location = self.settings.location
+        where = f"{doing} {location}" if doing else location
+        return StoreError(f"{where}: {text}", retryable=_retryable(exc))
+
+
+class _Partitions:
+    """The day partitions of ``results`` this process knows exist, and more of them.
+
+    Knowing them spares each write a look at the catalogue; one that another
+    process dropped shows up as a failed insert, after which the store reads
+    them again.
+    """
+
+    def __init__(self, lock_key: int) -> None:
+        self._days: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._lock_key = lock_key
+
+    async def load(self, connection: asyncpg.Connection) -> None:
+        self._days = {day for _, day in await _partition_days(connection)}
+
+    def forget(self, day: int) -> None:
+        self._days.discard(day)
+
+    async def ensure(self, connection: asyncpg.Connection, days: Iterable[int]) -> None:
+        """Make the partitions of those days that are not known yet.
+
+        Days outside the years 1 to 9999 have their partitions from the first
+        migration. One task of the process makes partitions at a time, and an
+        advisory lock keeps other processes out meanwhile, so IF NOT EXISTS
+        never races another creation of the same table.
+        """
+        missing = {
+            day
+            for day in days
+            if day not in self._days and _FIRST_DAY <= day <= _LAST_DAY
+        }
+        if not missing:
+            return
+        async with self._lock:
+            missing -= self._days
+            if not missing:
+                return
+            async with connection.transaction():
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock($1)", self._lock_key
+                )
+                for day in sorted(missing):
+                    start = day * _DAY
+                    await connection.execute(
+                        f"CREATE TABLE IF NOT EXISTS {_quote(_partition_name(day))} "
+                        f"PARTITION OF results FOR VALUES FROM ({start}) "
+                        f"TO ({start + _DAY})"
+                    )
+            self._days |= missing
+        logger.debug(
+            "made result partitions for %d days from %s",
+            len(missing),
+            _partition_name(min(missing)),
+        )
+
+
+_RESULT_COLUMNS = (
+    "monitor_id",
+    "started_at",
+    "ok",
+    "latency_ms",
+    "state",
+    "reason",
+    "message",
+    "retryable",
+    "attempt",
+    "lateness_ms",
+    "phases",
+    "details",
+)
+_RESULT_SELECT = ", ".join(_RESULT_COLUMNS)
+
+_CREATE_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        description text NOT NULL,
+        applied_at double precision NOT NULL DEFAULT extract(epoch FROM now())
+    )
+"""
+
+_SCHEMA_EXISTS = "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)"
+
+_PARTITIONS = """
+    SELECT child.relname FROM pg_inherits
+    JOIN pg_class AS child ON child.oid = pg_inherits.inhrelid
+    WHERE pg_inherits.inhparent = 'results'::regclass
+"""
+
+# Kept for the connection's life and emptied at each commit, so a batch
+# delivered twice costs no catalogue churn.
+_CREATE_INCOMING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS results_incoming (LIKE results) "
+    "ON COMMIT DELETE ROWS"
+)
+
+_MERGE_INCOMING = (
+    f"INSERT INTO results ({_RESULT_SELECT}) "
+    f"SELECT {_RESULT_SELECT} FROM results_incoming ON CONFLICT DO NOTHING"
+)
+
+_UPSERT_MONITORS = """
+    INSERT INTO monitors (id, name, kind, enabled, tags, definition)
+    SELECT id, name, kind, enabled, tags::jsonb, definition
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[],
+        $6::text[]) AS given (id, name, kind, enabled, tags, definition)
+    ON CONFLICT (id) DO UPDATE SET
+        name = excluded.name,
+        kind = excluded.kind,
+        enabled = excluded.enabled,
+        tags = excluded.tags,
+        definition = excluded.definition,
+        updated_at = excluded.updated_at
+"""
+
+_INSERT_STATE_CHANGES = """
+    INSERT INTO state_changes
+        (monitor_id, at, state_before, state_after, reason, message)
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[],
+        $5::text[], $6::text[])
+    ON CONFLICT DO NOTHING
+"""
+
+_INSERT_EVENTS = """
+    INSERT INTO events (id, at, type, monitor_id, data)
+    SELECT id, at, type, monitor_id, data::json
+    FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[])
+        AS given (id, at, type, monitor_id, data)
+    ON CONFLICT (id) DO NOTHING
+"""
+
+# The outer condition on started_at keeps the delete to the partitions that
+# can hold old rows; the key then finds each row through the unique index.
+_DELETE_OLD_RESULTS = """
+    DELETE FROM results
+    USING (SELECT monitor_id, started_at FROM results
+        WHERE started_at < $1 LIMIT $2) AS old
+    WHERE results.started_at < $1
+        AND results.monitor_id = old.monitor_id
+        AND results.started_at = old.started_at
+"""
+
+_DELETE_OLD_CHANGES = """
+    DELETE FROM state_changes WHERE seq IN (
+        SELECT seq FROM state_changes WHERE at < $1 LIMIT $2)
+"""
+
+_DELETE_OLD_EVENTS = """
+    DELETE FROM events WHERE id IN (
+        SELECT id FROM events WHERE at < $1 LIMIT $2)
+"""
+
+
+async def _schema_version(connection: asyncpg.Connection, schema: str) -> int:
+    """The last migration recorded, or 0 before the version table exists."""
+    table = f"{_quote(schema)}.schema_migrations"
+    if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+        return 0
+    version = await connection.fetchval(
+        f"SELECT coalesce(max(version), 0) FROM {table}"
+    )
+    return int(version)
+
+
+async def _partition_days(connection: asyncpg.Connection) -> list[tuple[str, int]]:
+    """Each day partition of ``results`` by name, with its day, oldest first."""
+    found = []
+    for row in await connection.fetch(_PARTITIONS):
+        match = _PARTITION_NAME.fullmatch(row["relname"])
+        if match is not None:
+            date = datetime.date(int(match[1]), int(match[2]), int(match[3]))
+            found.append((row["relname"], (date - _EPOCH).days))
+    return sorted(found, key=lambda partition: partition[1])
+
+
+async def _copy_results(
+    connection: asyncpg.Connection, records: list[tuple[Any, ...]]
+) -> int:
+    """Copy results into ``results``; how many were new.
+
+    1. Fast path: binary COPY straight into ``results``, in a transaction.
+    2. When a row is stored already, the unique index refuses the COPY and
+       the transaction rolls back. Then COPY the batch into a temporary
+       table and insert from it what is new, skipping the conflicts; the
+       insert's row count is the number of new results.
+    """
+    try:
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "results", records=records, columns=_RESULT_COLUMNS
+            )
+    except asyncpg.UniqueViolationError:
+        logger.debug("a batch of %d results holds stored ones; merging", len(records))
+    else:
+        return len(records)
+
+    async with connection.transaction():
+        await connection.execute(_CREATE_INCOMING)
+        await connection.copy_records_to_table(
+            "results_incoming", records=records, columns=_RESULT_COLUMNS
+        )
+        status = await connection.execute(_MERGE_INCOMING)
+    return _row_count(status)
+
+
+async def _upsert_monitors(
+    rows: list[MonitorRow], connection: asyncpg.Connection
+) -> None:
+    """Insert or replace definitions by id, all in one transaction.
+
+    One statement cannot update a row twice, so the list is reduced to the
+    last row of each id first: the later definition wins, as promised.
+    """
+    latest = list({row.id: row for row in rows}.values())
+    async with connection.transaction():
+        for start in range(0, len(latest), MONITORS_PER_STATEMENT):
+            chunk = latest[start : start + MONITORS_PER_STATEMENT]
+            await connection.execute(_UPSERT_MONITORS, *_columns(chunk))
+
+
+def _result_records(results: list[CheckResult]) -> list[tuple[Any, ...]]:
+    """Check a batch and turn it into COPY records, or ValueError naming the row.
+
+    Every row is checked before any is sent, so a bad batch writes nothing.
+    """
+    check_list("results", results, CheckResult)
+    records = []
+    for index, result in enumerate(results):
+        place = f"results[{index}]"
+        check_result(place, result)
+        phases = to_json(f"{place}.phases", result.phases)
+        details = to_json(f"{place}.details", result.details)
+        records.append(
+            (
+                result.monitor_id,
+                float(result.started_at),
+                bool(result.ok),
+                float(result.latency_ms),
+                str(result.state),
+                _text_or_none(result.reason),
+                result.message,
+                bool(result.retryable),
+                result.attempt,
+                float(result.lateness_ms),
+                phases,
+                details,
+            )
+        )
+    return records
+
+
+def _result(row: Mapping[str, Any]) -> CheckResult:
+    return CheckResult.from_dict(
+        {
+            **row,
+            "phases": json.loads(row["phases"]),
+            "details": json.loads(row["details"]),
+        }
+    )
+
+
+def _newest_of_each(columns: str) -> str:
+    """A query for the newest result of each monitor in the id array ``$1``.
+
+    The ids travel as one array, so a page of thousands needs neither a
+    temporary table nor thousands of placeholders; each is looked up at the
+    end of its range of the unique index.
+    """
+    return (
+        f"SELECT newest.* FROM unnest($1::text[]) AS wanted (id) "
+        f"CROSS JOIN LATERAL (SELECT {columns} FROM results "
+        "WHERE monitor_id = wanted.id ORDER BY started_at DESC LIMIT 1) AS newest"
+    )
+
+
+def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
+    """A WHERE clause of the conditions whose value is not None, and the values.
+
+    Each condition holds ``{}`` where its placeholder goes. Leaving a filter
+    out of the text, instead of writing ``$1 IS NULL OR ...``, lets the
+    planner use the index and prune the partitions for the filters given.
+    """
+    conditions: list[str] = []
+    parameters: list[object] = []
+    for condition, value in clauses:
+        if value is not None:
+            parameters.append(value)
+            conditions.append(condition.format(f"${len(parameters)}"))
+    if not conditions:
+        return "", parameters
+    return "WHERE " + " AND ".join(conditions), parameters
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows turned into one list per column, the arrays an ``unnest`` insert takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _row_count(status: str) -> int:
+    """The row count at the end of a command tag such as ``INSERT 0 5``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _day_of(moment: float) -> int:
+    """The UTC day (counted from 1970-01-01) a time falls in.
+
+    Dividing can round a time a hair before midnight up to the next day, so
+    the day is checked against the exact bounds its partition has.
+    """
+    day = math.floor(moment / _DAY)
+    if day * _DAY > moment:
+        day -= 1
+    elif (day + 1) * _DAY <= moment:
+        day += 1
+    return day
+
+
+def _partition_name(day: int) -> str:
+    date = _EPOCH + datetime.timedelta(days=day)
+    return f"results_{date.year:04d}{date.month:02d}{date.day:02d}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lock_key(purpose: str, schema: str) -> int:
+    """An advisory lock key of its own for each purpose and schema.
+
+    Stores in different schemas of one database never wait for each other.
+    """
+    digest = hashlib.blake2b(f"upcast {purpose} {schema}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    if not isinstance(state, str):
+        return False
+    return state[:2] in _RETRYABLE_CLASSES or state in _RETRYABLE_STATES

@@ -122,11 +122,11 @@ The server turns an ``IN`` list into index ranges in a memory budget of its
 own; a list far longer could make it give up the index and scan the table.
 """
 
-OFF_LOOP_ROWS = 2_000
+OFF_LOOP_ROWS = 1_000
 """Rows encoded or decoded on the event loop; larger batches use a thread.
 
-Encoding a result takes a few microseconds, so a batch of this size holds
-the loop for a few milliseconds at most.
+Encoding a result takes about ten microseconds, so a batch of this size
+holds the loop for about ten milliseconds at most.
 """
 
 RETENTION_BATCH = 5_000
@@ -248,7 +248,9 @@ def _host_and_port(hostport: str) -> tuple[str, int]:
         raise ValueError("url: must name a host")
     if not port_text:
         return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not (
+        1 <= int(port_text) <= 65535
+    ):
         raise ValueError("url: the port must be a number from 1 to 65535")
     return host, int(port_text)
 
@@ -264,7 +266,7 @@ def _pool_settings(query: str) -> dict[str, int]:
             )
         if name in settings:
             raise ValueError(f"url: parameter {name!r} is given twice")
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ValueError(f"url: {name} must be a whole number, got {value!r}")
         settings[name] = int(value)
 
@@ -304,13 +306,16 @@ def packaged_migrations() -> list[Migration]:
     steps: dict[int, Migration] = {}
     for entry in folder.iterdir():
         match = _MIGRATION_FILE.fullmatch(entry.name)
-        if match is not None:
-            version = int(match[1])
-            steps[version] = Migration(
-                version,
-                match[2].replace("_", " "),
-                split_statements(entry.read_text(encoding="utf-8")),
-            )
+        if match is None:
+            continue
+        version = int(match[1])
+        if version in steps:
+            raise StoreError(f"two MySQL migrations are numbered {version}")
+        steps[version] = Migration(
+            version,
+            match[2].replace("_", " "),
+            split_statements(entry.read_text(encoding="utf-8")),
+        )
     if sorted(steps) != list(range(1, len(steps) + 1)):
         raise StoreError(
             f"MySQL migrations must be numbered 1 to N, got {sorted(steps)}"
@@ -361,6 +366,7 @@ class MysqlStore(Store):
         self._closed = False
         self._version: int | None = None
         self._statement_bytes = MAX_STATEMENT_BYTES
+        self._packet_bytes = MAX_STATEMENT_BYTES
         self._running: set[asyncio.Future[Any]] = set()
         self._shutdown: asyncio.Future[None] | None = None
 
@@ -402,8 +408,9 @@ class MysqlStore(Store):
         if self._closed:
             await _terminate(pool)
             raise StoreClosedError("the store was closed while it opened")
-        # Room for the packet header and a statement's head.
-        self._statement_bytes = min(MAX_STATEMENT_BYTES, packet - 1024)
+        # Room for the packet's header.
+        self._packet_bytes = packet - 1024
+        self._statement_bytes = min(MAX_STATEMENT_BYTES, self._packet_bytes)
         self._pool, self._version = pool, version
         logger.info("opened %s at schema version %d", self._where, version)
 
@@ -426,23 +433,19 @@ class MysqlStore(Store):
     async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
         check_list("definitions", definitions)
         if definitions:
-            stamp = _double(time.time())
-            encode = functools.partial(
-                _rows_of,
-                "definitions",
-                definitions,
-                Mapping,
-                functools.partial(_definition_row, stamp),
+            row = functools.partial(_definition_row, _double(time.time()))
+            await self._write(
+                _UPSERT_MONITORS, "definitions", definitions, Mapping, row, _UPDATE
             )
-            await self._write(_UPSERT_MONITORS, encode, len(definitions), _UPDATE)
 
     async def put_monitor_rows(self, rows: list[MonitorRow]) -> None:
         check_list("rows", rows)
         checked = [check_monitor_row(f"rows[{i}]", row) for i, row in enumerate(rows)]
         if checked:
             row = functools.partial(_monitor_row, _double(time.time()))
-            encode = functools.partial(_rows_of, "rows", checked, MonitorRow, row)
-            await self._write(_UPSERT_MONITORS, encode, len(checked), _UPDATE)
+            await self._write(
+                _UPSERT_MONITORS, "rows", checked, MonitorRow, row, _UPDATE
+            )
 
     async def delete_monitor(self, monitor_id: str) -> bool:
         check_text("monitor_id", monitor_id)
@@ -501,10 +504,9 @@ class MysqlStore(Store):
         check_list("results", results)
         if not results:
             return 0
-        encode = functools.partial(
-            _rows_of, "results", results, CheckResult, _result_row
+        return await self._write(
+            _INSERT_RESULTS, "results", results, CheckResult, _result_row
         )
-        return await self._write(_INSERT_RESULTS, encode, len(results))
 
     async def results(
         self,
@@ -547,10 +549,13 @@ class MysqlStore(Store):
     async def write_state_changes(self, changes: list[StateChange]) -> None:
         check_list("changes", changes)
         if changes:
-            encode = functools.partial(
-                _rows_of, "changes", changes, StateChange, _state_change_row
+            await self._write(
+                _INSERT_STATE_CHANGES,
+                "changes",
+                changes,
+                StateChange,
+                _state_change_row,
             )
-            await self._write(_INSERT_STATE_CHANGES, encode, len(changes))
 
     async def state_changes(
         self,
@@ -580,8 +585,7 @@ class MysqlStore(Store):
     async def write_events(self, events: list[Event]) -> None:
         check_list("events", events)
         if events:
-            encode = functools.partial(_rows_of, "events", events, Event, _event_row)
-            await self._write(_INSERT_EVENTS, encode, len(events))
+            await self._write(_INSERT_EVENTS, "events", events, Event, _event_row)
 
     async def events(
         self,
@@ -749,15 +753,8 @@ class MysqlStore(Store):
             raise StoreClosedError("the store is not open")
         task = asyncio.ensure_future(self._translated(operation(pool)))
         self._running.add(task)
-        task.add_done_callback(self._forget)
+        task.add_done_callback(self._running.discard)
         return await asyncio.shield(task)
-
-    def _forget(self, task: asyncio.Future[Any]) -> None:
-        self._running.discard(task)
-        # A caller cancelled while it waited never reads the outcome; reading
-        # it here keeps asyncio from reporting an error nobody retrieved.
-        if not task.cancelled():
-            task.exception()
 
     async def _translated(self, work: Awaitable[T]) -> T:
         try:
@@ -768,21 +765,24 @@ class MysqlStore(Store):
     async def _write(
         self,
         head: str,
-        encode: Callable[[], list[str]],
-        count: int,
+        name: str,
+        items: list[Any],
+        kind: type,
+        row: Callable[[Any, str], str],
         tail: str = "",
     ) -> int:
-        """Check and encode rows, then send them; how many rows were changed.
+        """Check and encode items as rows, then send them; how many rows changed.
 
         Every row is encoded, and so checked, before the first statement is
-        sent, so a bad row writes nothing. The rows go in as few statements
+        sent, so a bad one writes nothing. The rows go in as few statements
         as ``_statement_bytes`` allows, in one transaction.
         """
-        limit = self._statement_bytes
+        encode = functools.partial(_rows_of, name, items, kind, row)
+        target, most = self._statement_bytes, self._packet_bytes
 
         async def operation(pool: Any) -> int:
-            rows = await _off_loop(encode, count)
-            statements = _batched(head, rows, tail, limit)
+            rows = await _off_loop(encode, len(items))
+            statements = _batched(head, rows, tail, target=target, most=most, name=name)
             async with pool.acquire() as connection:
                 changed = await _transaction(connection, statements)
             logger.debug(
@@ -932,15 +932,27 @@ async def _decoded(
     return await _off_loop(lambda: [decode(row) for row in rows], len(rows))
 
 
-def _batched(head: str, rows: list[str], tail: str, limit: int) -> list[str]:
-    """The rows as statements of at most ``limit`` bytes (a longer row goes alone)."""
+def _batched(
+    head: str, rows: list[str], tail: str, *, target: int, most: int, name: str
+) -> list[str]:
+    """The rows as statements of ``target`` bytes at most.
+
+    A row too long to share a statement goes alone. One too long for the
+    server's packet limit (``most``) even alone is refused before anything
+    is sent: the server would drop the connection over it.
+    """
     statements: list[str] = []
     chunk: list[str] = []
     fixed = len(head) + len(tail)
     size = fixed
-    for row in rows:
+    for index, row in enumerate(rows):
         length = (len(row) if row.isascii() else len(row.encode())) + 1
-        if chunk and size + length > limit:
+        if fixed + length > most:
+            raise ValueError(
+                f"{name}[{index}]: takes {length} bytes as SQL, more than the "
+                f"{most} the server takes in one statement"
+            )
+        if chunk and size + length > target:
             statements.append(head + ",".join(chunk) + tail)
             chunk, size = [], fixed
         chunk.append(row)
@@ -1001,10 +1013,6 @@ def _double(value: float) -> str:
     return text if "e" in text else text + "e0"
 
 
-def _optional(value: object, place: str, what: str) -> str:
-    return "NULL" if value is None else _text(str(value), place, what)
-
-
 def _flag(value: object) -> str:
     return "1" if value else "0"
 
@@ -1024,12 +1032,33 @@ def _whole(value: object, place: str, what: str) -> str:
 
 
 def _json(value: Any, place: str, what: str) -> str:
+    if type(value) is dict and not value:
+        return "'{}'"
     return _quoted(to_json(f"{place}.{what}", value))
 
 
 def _quoted(text: str) -> str:
     escaped: str = escape_string(text)
     return "'" + escaped + "'"
+
+
+# States and reasons are written from these tables of their literals: the
+# columns are short, and a value that is not a member could not be read back.
+_STATES = {str(state): _quoted(state) for state in MonitorState}
+_REASONS = {str(reason): _quoted(reason) for reason in Reason}
+
+
+def _member(literals: dict[str, str], value: object, place: str, what: str) -> str:
+    literal = literals.get(value) if isinstance(value, str) else None
+    if literal is None:
+        raise ValueError(
+            f"{place}.{what}: must be one of {', '.join(literals)}, got {value!r}"
+        )
+    return literal
+
+
+def _reason_literal(reason: object, place: str) -> str:
+    return "NULL" if reason is None else _member(_REASONS, reason, place, "reason")
 
 
 _RESULT_COLUMNS = (
@@ -1070,7 +1099,7 @@ _UPDATE = (
 # so a tag matches only itself.
 _HAS_TAG = (
     "EXISTS (SELECT 1 FROM JSON_TABLE(monitors.tags, '$[*]' "
-    "COLUMNS (tag MEDIUMTEXT PATH '$')) AS listed "
+    "COLUMNS (tag LONGTEXT PATH '$')) AS listed "
     "WHERE CAST(listed.tag AS BINARY) = CAST(%s AS BINARY))"
 )
 
@@ -1124,11 +1153,12 @@ def _definition(text: str) -> dict[str, Any]:
 
 def _result_row(result: CheckResult, place: str) -> str:
     check_result(place, result)
+    state = _member(_STATES, result.state, place, "state")
     return (
         f"({_id(result.monitor_id, place, 'monitor_id')},"
         f"{_double(result.started_at)},{_flag(result.ok)},"
-        f"{_double(result.latency_ms)},{_text(str(result.state), place, 'state')},"
-        f"{_optional(result.reason, place, 'reason')},"
+        f"{_double(result.latency_ms)},{state},"
+        f"{_reason_literal(result.reason, place)},"
         f"{_text(result.message, place, 'message')},{_flag(result.retryable)},"
         f"{_whole(result.attempt, place, 'attempt')},"
         f"{_double(result.lateness_ms)},"
@@ -1141,9 +1171,9 @@ def _state_change_row(change: StateChange, place: str) -> str:
     check_state_change(place, change)
     return (
         f"({_id(change.monitor_id, place, 'monitor_id')},{_double(change.at)},"
-        f"{_text(str(change.before), place, 'before')},"
-        f"{_text(str(change.after), place, 'after')},"
-        f"{_optional(change.reason, place, 'reason')},"
+        f"{_member(_STATES, change.before, place, 'before')},"
+        f"{_member(_STATES, change.after, place, 'after')},"
+        f"{_reason_literal(change.reason, place)},"
         f"{_text(change.message, place, 'message')})"
     )
 

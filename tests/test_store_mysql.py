@@ -28,6 +28,7 @@ from store.base import monitor_row
 from store.mysql import (
     DEFAULT_PORT,
     MAX_ID_BYTES,
+    MAX_STATEMENT_BYTES,
     MIGRATION_LOCK,
     POOL_MAX,
     POOL_MIN,
@@ -112,7 +113,8 @@ async def test_a_batch_of_thousands_goes_in_as_one_statement_and_again_adds_noth
 async def test_a_batch_longer_than_a_statement_is_split_and_lands_whole(
     store: Store, url: str
 ) -> None:
-    message = "x" * 4096
+    # Together about one and a half times as long as one statement may be.
+    message = "x" * (MAX_STATEMENT_BYTES * 3 // 4000)
     batch = [result("api", float(at), message=message) for at in range(2000)]
 
     async with connected(url) as connection:
@@ -263,12 +265,29 @@ async def test_latest_results_of_thousands_of_monitors_come_in_one_call(
             [result("api"), result(message="lone \ud800 surrogate")],
             "results[1].message: cannot be stored as UTF-8",
         ),
+        (
+            [result("api"), result(state="sideways")],
+            "results[1].state: must be one of unknown, up,",
+        ),
     ],
 )
 async def test_values_the_columns_cannot_hold_are_refused_before_writing(
     store: Store, batch: list[CheckResult], message: str
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
+        await store.write_results(batch)
+
+    assert await store.results("api") == []
+
+
+async def test_a_result_longer_than_the_server_takes_is_refused_before_writing(
+    store: Store, url: str
+) -> None:
+    async with connected(url) as connection:
+        ((packet,),) = await query(connection, "SELECT @@max_allowed_packet")
+    batch = [result("api"), result("api", 2.0, message="x" * packet)]
+
+    with pytest.raises(ValueError, match=r"^results\[1\]: takes \d+ bytes as SQL"):
         await store.write_results(batch)
 
     assert await store.results("api") == []

@@ -1,6 +1,8 @@
 -- The first schema: the monitor catalogue, check results, state changes and
 -- events. Times are Unix seconds as DOUBLE; structured fields are JSON text,
--- kept exactly as the store wrote it.
+-- kept exactly as the store wrote it. Texts are LONGTEXT, which holds more
+-- than a statement can carry: INSERT IGNORE would cut a longer value short
+-- with a warning rather than refuse it.
 --
 -- Ids are VARBINARY, compared and sorted byte by byte: for UTF-8 that is
 -- the order of Python strings. The utf8mb4_bin collation pads with spaces,
@@ -12,11 +14,11 @@
 
 CREATE TABLE IF NOT EXISTS monitors (
     id VARBINARY(255) NOT NULL,
-    name MEDIUMTEXT NOT NULL,
+    name LONGTEXT NOT NULL,
     kind VARBINARY(255) NOT NULL,
     enabled BOOLEAN NOT NULL,
-    tags MEDIUMTEXT NOT NULL,
-    definition MEDIUMTEXT NOT NULL,
+    tags LONGTEXT NOT NULL,
+    definition LONGTEXT NOT NULL,
     updated_at DOUBLE NOT NULL,
     PRIMARY KEY (id),
     KEY monitors_kind (kind)
@@ -36,12 +38,12 @@ CREATE TABLE IF NOT EXISTS results (
     latency_ms DOUBLE NOT NULL,
     state VARCHAR(32) NOT NULL,
     reason VARCHAR(32) NULL,
-    message MEDIUMTEXT NOT NULL,
+    message LONGTEXT NOT NULL,
     retryable BOOLEAN NOT NULL,
     attempt INT NOT NULL,
     lateness_ms DOUBLE NOT NULL,
-    phases MEDIUMTEXT NOT NULL,
-    details MEDIUMTEXT NOT NULL,
+    phases LONGTEXT NOT NULL,
+    details LONGTEXT NOT NULL,
     PRIMARY KEY (seq),
     UNIQUE KEY results_key (monitor_id, started_at),
     KEY results_started_at (started_at)
@@ -56,7 +58,7 @@ CREATE TABLE IF NOT EXISTS state_changes (
     state_before VARCHAR(32) NOT NULL,
     state_after VARCHAR(32) NOT NULL,
     reason VARCHAR(32) NULL,
-    message MEDIUMTEXT NOT NULL,
+    message LONGTEXT NOT NULL,
     PRIMARY KEY (seq),
     UNIQUE KEY state_changes_key (monitor_id, at, state_before, state_after),
     KEY state_changes_at (at)
@@ -65,9 +67,9 @@ CREATE TABLE IF NOT EXISTS state_changes (
 CREATE TABLE IF NOT EXISTS events (
     id VARBINARY(255) NOT NULL,
     at DOUBLE NOT NULL,
-    type MEDIUMTEXT NOT NULL,
+    type LONGTEXT NOT NULL,
     monitor_id VARBINARY(255) NULL,
-    data MEDIUMTEXT NOT NULL,
+    data LONGTEXT NOT NULL,
     PRIMARY KEY (id),
     KEY events_monitor (monitor_id, id),
     KEY events_at (at)

@@ -433,18 +433,18 @@ class MysqlStore(Store):
     async def put_monitors(self, definitions: list[dict[str, Any]]) -> None:
         check_list("definitions", definitions)
         if definitions:
-            row = functools.partial(_definition_row, _double(time.time()))
+            encode = functools.partial(_definition_row, _double(time.time()))
             await self._write(
-                _UPSERT_MONITORS, "definitions", definitions, Mapping, row, _UPDATE
+                _UPSERT_MONITORS, "definitions", definitions, Mapping, encode, _UPDATE
             )
 
     async def put_monitor_rows(self, rows: list[MonitorRow]) -> None:
         check_list("rows", rows)
         checked = [check_monitor_row(f"rows[{i}]", row) for i, row in enumerate(rows)]
         if checked:
-            row = functools.partial(_monitor_row, _double(time.time()))
+            encode = functools.partial(_monitor_row, _double(time.time()))
             await self._write(
-                _UPSERT_MONITORS, "rows", checked, MonitorRow, row, _UPDATE
+                _UPSERT_MONITORS, "rows", checked, MonitorRow, encode, _UPDATE
             )
 
     async def delete_monitor(self, monitor_id: str) -> bool:
@@ -821,8 +821,9 @@ class MysqlStore(Store):
     ) -> list[tuple[Any, ...]]:
         """Each listed monitor's newest result row, for as many ids as asked.
 
-        The ids go into the query as one ``IN`` list: the server finds each
-        one's newest time in the (monitor, time) key, then joins that row.
+        The ids go into one query as an ``IN`` list (one query a
+        MAX_IDS_PER_QUERY ids): the server finds each one's newest time at
+        the end of its range of the (monitor, time) key, then joins that row.
         """
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(monitor_ids), MAX_IDS_PER_QUERY):
@@ -840,9 +841,9 @@ class _Cursor(aiomysql.Cursor):  # type: ignore[misc]
     """A cursor that leaves the server's warnings unread.
 
     ``INSERT IGNORE`` reports every duplicate it skips as a warning. The
-    driver's cursor would fetch them with one more round trip and raise each
-    as a Python warning, which turns into an error, after the commit, where
-    warnings are errors.
+    driver's cursor would fetch them with one more round trip and issue each
+    as a Python warning; where warnings are made errors, a write that has
+    already committed would then raise.
     """
 
     async def _show_warnings(self, connection: Any) -> None:
@@ -911,11 +912,10 @@ def _store_error(exc: BaseException, doing: str) -> StoreError:
         detail = f"{exc.args[1]} (error {code})"
     else:
         detail = str(exc) or type(exc).__name__
-    retryable = (
-        code in _RETRYABLE_CODES
-        or code in _CLIENT_CODES
-        or not isinstance(exc, pymysql.err.Error)
-    )
+    if code is None:
+        retryable = not isinstance(exc, pymysql.err.Error)
+    else:
+        retryable = code in _RETRYABLE_CODES or code in _CLIENT_CODES
     return StoreError(f"{doing}: {detail}", retryable=retryable)
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from engine.events import MONITOR_CREATED, Event, StateChange
 from engine.result import CheckResult, MonitorState
-from store import SchemaTooNewError, Store, StoreError, open_store
+from store import SchemaTooNewError, Store, StoreClosedError, StoreError, open_store
 from store.base import monitor_row
 from store.mysql import (
     DEFAULT_PORT,
@@ -541,3 +541,65 @@ async def test_closing_lets_a_read_in_progress_finish(url: str) -> None:
     await store.close()
 
     assert len(await read) == 100
+
+
+async def test_a_write_the_server_picks_as_a_deadlock_victim_runs_again(
+    store: Store, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="store.mysql")
+    heavy = ", ".join(
+        f"('heavy', {index}, 1, 1, 'up', NULL, '', 0, 0, 0, '{{}}', '{{}}')"
+        for index in range(1000)
+    )
+    columns = (
+        "monitor_id, started_at, ok, latency_ms, state, reason, message, "
+        "retryable, attempt, lateness_ms, phases, details"
+    )
+
+    async with connected(url) as other:
+        # The other transaction holds the second row and has written much
+        # more, so when both wait for each other the server rolls back the
+        # store's smaller write.
+        await other.begin()
+        await query(other, f"INSERT INTO results ({columns}) VALUES {heavy}")
+        await query(
+            other,
+            f"INSERT INTO results ({columns}) "
+            "VALUES ('api', 2, 1, 1, 'up', NULL, '', 0, 0, 0, '{}', '{}')",
+        )
+        write = asyncio.create_task(
+            store.write_results([result("api", 1.0), result("api", 2.0)])
+        )
+        await asyncio.sleep(0.5)
+        await query(
+            other,
+            f"INSERT INTO results ({columns}) "
+            "VALUES ('api', 1, 1, 1, 'up', NULL, '', 0, 0, 0, '{}', '{}')",
+        )
+        await other.commit()
+
+        assert await asyncio.wait_for(write, timeout=10) == 0
+
+    assert "deadlock" in caplog.text
+    assert [item.started_at for item in await store.results("api")] == [2.0, 1.0]
+
+
+async def test_cancelling_close_still_finishes_the_writes_and_closes(
+    url: str,
+) -> None:
+    store = open_store(url)
+    await store.open()
+    writes = [
+        asyncio.create_task(store.write_results([result("api", float(at))]))
+        for at in range(10)
+    ]
+    await asyncio.sleep(0)
+
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    await store.close()
+
+    assert await asyncio.gather(*writes) == [1] * 10
+    with pytest.raises(StoreClosedError):
+        store.schema_version()

@@ -10,15 +10,20 @@ which is why the argument checks live here and not in each backend.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import math
+import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.rollups import Rollup, Summary
 
 MigrationProgress = Callable[[int, int, str], None]
 """Called as ``progress(step, total, description)`` before each migration runs.
@@ -35,6 +40,52 @@ so no single call can pull a whole table into memory by mistake.
 """
 
 SECONDS_PER_DAY = 86_400.0
+
+HOURLY_ROLLUP_DAYS = 400.0
+"""Days hourly rollups are kept at least, for uptime over a year; minute
+rollups go with the results."""
+
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered step of a backend's schema: its SQL text.
+
+    How the text runs (one transaction, or statement by statement where
+    the database commits schema changes on its own) is the backend's.
+    """
+
+    version: int
+    description: str
+    sql: str
+
+
+def load_migrations(backend: str) -> list[Migration]:
+    """The migrations shipped in ``store/migrations/<backend>``, in order.
+
+    Files are named ``NNNN_words.sql`` and numbered 1, 2, 3 without gaps: a
+    database records only the last step applied, so a gap would be a step
+    that never runs.
+    """
+    folder = importlib.resources.files("store") / "migrations" / backend
+    by_version: dict[int, Migration] = {}
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is None:
+            continue
+        version = int(match[1])
+        if version in by_version:
+            raise StoreError(f"two {backend} migrations are numbered {version}")
+        text = entry.read_text(encoding="utf-8")
+        by_version[version] = Migration(version, match[2].replace("_", " "), text)
+    versions = sorted(by_version)
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(
+            f"{backend} migrations must be numbered 1 to N, got {versions}"
+        )
+    return [by_version[version] for version in versions]
 
 
 class StoreError(Exception):
@@ -193,6 +244,38 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def rollups(
+        self,
+        monitor_id: str,
+        *,
+        resolution: str = "hour",
+        since: float,
+        until: float,
+        limit: int = 1000,
+    ) -> list[Rollup]:
+        """One monitor's rollups, oldest first, ``since <= start < until``.
+
+        ``resolution`` is ``minute`` or ``hour``. Rollups are kept up to date
+        by ``write_results``, counting each stored result once, however many
+        times its batch is written.
+        """
+
+    @abstractmethod
+    async def rollup_summaries(
+        self,
+        *,
+        since: float,
+        until: float,
+        resolution: str = "hour",
+        monitor_ids: list[str] | None = None,
+    ) -> list[Summary]:
+        """How each monitor did over the buckets starting in ``[since, until)``.
+
+        One ``Summary`` per monitor with rollups there (only those in
+        ``monitor_ids`` when given), ordered by id, summed from rollups.
+        """
+
+    @abstractmethod
     async def write_state_changes(self, changes: list[StateChange]) -> None:
         """Keep state changes; writing the same change again changes nothing."""
 
@@ -228,8 +311,10 @@ class Store(ABC):
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete results, state changes and events older than ``days``.
 
-        Rows go in small batches so queued writes get in between them.
-        Returns how many rows were deleted.
+        Minute rollups go with them; hourly rollups are kept at least
+        ``HOURLY_ROLLUP_DAYS``. Rows go in batches (or whole partitions) so
+        queued writes get in between. Returns how many results, state
+        changes and events were deleted.
         """
 
 
@@ -283,6 +368,43 @@ def check_text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name}: must be non-empty text, got {value!r}")
     return value
+
+
+def check_filters(
+    kind: object, tag: object, enabled: object
+) -> tuple[str | None, str | None, bool | None]:
+    """The filters of ``list_monitors``: text or None, and a bool or None."""
+    checked_kind = None if kind is None else check_text("kind", kind)
+    checked_tag = None if tag is None else check_text("tag", tag)
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ValueError(f"enabled: must be true, false or None, got {enabled!r}")
+    return checked_kind, checked_tag, enabled
+
+
+def check_cursor(after: object, what: str) -> str | None:
+    """A paging cursor: the last ``what`` (an id) seen, or None for the start."""
+    if after is not None and not isinstance(after, str):
+        raise ValueError(f"after: must be {what} or None, got {after!r}")
+    return after
+
+
+class Cutoffs(NamedTuple):
+    """Before when each kind of row goes, in unix seconds."""
+
+    rows: float
+    """Results, state changes, events and minute rollups."""
+    hourly: float
+    """Hourly rollups, kept at least ``HOURLY_ROLLUP_DAYS``."""
+
+
+def retention_cutoffs(days: object, now: object | None) -> Cutoffs:
+    """The cutoffs of ``enforce_retention(days, now=now)``, checked."""
+    window = check_days(days)
+    moment = time.time() if now is None else check_time("now", now)
+    return Cutoffs(
+        moment - window * SECONDS_PER_DAY,
+        moment - max(window, HOURLY_ROLLUP_DAYS) * SECONDS_PER_DAY,
+    )
 
 
 def check_days(days: object) -> float:

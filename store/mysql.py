@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.resources
 import json
 import logging
 import re
@@ -47,16 +46,17 @@ from pymysql.converters import escape_string
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
 from store.base import (
-    SECONDS_PER_DAY,
     LatestState,
+    Migration,
     MigrationProgress,
     MonitorRow,
     SchemaTooNewError,
     Store,
     StoreClosedError,
     StoreError,
-    check_days,
+    check_cursor,
     check_event,
+    check_filters,
     check_limit,
     check_list,
     check_monitor_row,
@@ -64,8 +64,9 @@ from store.base import (
     check_result,
     check_state_change,
     check_text,
-    check_time,
+    load_migrations,
     monitor_row,
+    retention_cutoffs,
     to_json,
 )
 
@@ -281,46 +282,15 @@ def _pool_settings(query: str) -> dict[str, int]:
     return {"pool_min": smallest, "pool_max": largest}
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One numbered step of the MySQL schema, as the statements it runs.
+def packaged_migrations() -> list[Migration]:
+    """The MySQL migrations shipped in ``store/migrations/mysql``.
 
     MySQL commits each schema statement on its own, so a step cannot be
-    undone as a whole. The store records the version right after the last
-    statement, and a step cut short runs again from its first statement at
-    the next open: each statement must be safe to run twice.
+    undone as a whole: the store runs its statements one by one and records
+    the version right after the last, and a step cut short runs again from
+    its first statement at the next open, so each must be safe to run twice.
     """
-
-    version: int
-    description: str
-    statements: tuple[str, ...]
-
-
-def packaged_migrations() -> list[Migration]:
-    """The steps shipped in ``store/migrations/mysql``, numbered 1 to N.
-
-    Files are named ``NNNN_words.sql``. A statement ends with a semicolon at
-    the end of a line; lines starting with ``--`` are comments.
-    """
-    folder = importlib.resources.files("store") / "migrations" / "mysql"
-    steps: dict[int, Migration] = {}
-    for entry in folder.iterdir():
-        match = _MIGRATION_FILE.fullmatch(entry.name)
-        if match is None:
-            continue
-        version = int(match[1])
-        if version in steps:
-            raise StoreError(f"two MySQL migrations are numbered {version}")
-        steps[version] = Migration(
-            version,
-            match[2].replace("_", " "),
-            split_statements(entry.read_text(encoding="utf-8")),
-        )
-    if sorted(steps) != list(range(1, len(steps) + 1)):
-        raise StoreError(
-            f"MySQL migrations must be numbered 1 to N, got {sorted(steps)}"
-        )
-    return [steps[version] for version in sorted(steps)]
+    return load_migrations("mysql")
 
 
 def split_statements(script: str) -> tuple[str, ...]:
@@ -468,19 +438,16 @@ class MysqlStore(Store):
         tag: str | None = None,
         enabled: bool | None = None,
     ) -> list[dict[str, Any]]:
+        kind, tag, enabled = check_filters(kind, tag, enabled)
         conditions: list[str] = []
         parameters: list[object] = []
         if kind is not None:
             conditions.append("kind = %s")
-            parameters.append(check_text("kind", kind))
+            parameters.append(kind)
         if tag is not None:
             conditions.append(_HAS_TAG)
-            parameters.append(check_text("tag", tag))
+            parameters.append(tag)
         if enabled is not None:
-            if not isinstance(enabled, bool):
-                raise ValueError(
-                    f"enabled: must be true, false or None, got {enabled!r}"
-                )
             conditions.append("enabled = %s")
             parameters.append(enabled)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -492,8 +459,7 @@ class MysqlStore(Store):
     async def catalogue(
         self, *, after: str | None = None, limit: int = 10_000
     ) -> list[tuple[str, str]]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be a monitor id or None, got {after!r}")
+        after = check_cursor(after, "a monitor id")
         rows = await self._select(
             "SELECT id, definition FROM monitors WHERE id > %s ORDER BY id LIMIT %s",
             ("" if after is None else after, check_limit(limit)),
@@ -594,8 +560,7 @@ class MysqlStore(Store):
         monitor_id: str | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be an event id or None, got {after!r}")
+        after = check_cursor(after, "an event id")
         conditions: list[str] = []
         parameters: list[object] = []
         if after is not None:
@@ -618,9 +583,7 @@ class MysqlStore(Store):
         Each table loses its old rows one ``DELETE ... LIMIT`` at a time, each
         committed on its own, until one deletes fewer than a full batch.
         """
-        window = check_days(days)
-        moment = time.time() if now is None else check_time("now", now)
-        cutoff = moment - window * SECONDS_PER_DAY
+        cutoff, _ = retention_cutoffs(days, now)
 
         deleted = 0
         for table, column in _RETAINED:
@@ -636,7 +599,7 @@ class MysqlStore(Store):
             logger.info(
                 "retention deleted %d rows older than %g days from %s",
                 deleted,
-                window,
+                days,
                 self._where,
             )
         return deleted
@@ -705,7 +668,7 @@ class MysqlStore(Store):
                     step.version,
                     step.description,
                 )
-                for statement in step.statements:
+                for statement in split_statements(step.sql):
                     await _execute(connection, statement)
                 await _execute(
                     connection,

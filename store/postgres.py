@@ -22,7 +22,6 @@ import asyncio
 import datetime
 import functools
 import hashlib
-import importlib.resources
 import json
 import logging
 import math
@@ -38,16 +37,17 @@ import asyncpg
 from engine.events import Event, StateChange
 from engine.result import CheckResult
 from store.base import (
-    SECONDS_PER_DAY,
     LatestState,
+    Migration,
     MigrationProgress,
     MonitorRow,
     SchemaTooNewError,
     Store,
     StoreClosedError,
     StoreError,
-    check_days,
+    check_cursor,
     check_event,
+    check_filters,
     check_limit,
     check_list,
     check_monitor_row,
@@ -55,11 +55,11 @@ from store.base import (
     check_result,
     check_state_change,
     check_text,
-    check_time,
+    load_migrations,
     monitor_row,
+    retention_cutoffs,
     to_json,
 )
-from store.sqlite import Migration
 
 logger = logging.getLogger(__name__)
 
@@ -238,24 +238,8 @@ def _pool_size(given: Mapping[str, str], name: str, default: int, minimum: int) 
 
 
 def packaged_migrations() -> list[Migration]:
-    """The migrations shipped in ``store/migrations/postgresql``, in order.
-
-    Files are named ``NNNN_words.sql`` and numbered 1, 2, 3 without gaps:
-    the store applies those above the version it finds, so a gap would be a
-    step that never runs.
-    """
-    folder = importlib.resources.files("store") / "migrations" / "postgresql"
-    by_version: dict[int, Migration] = {}
-    for entry in folder.iterdir():
-        match = _MIGRATION_FILE.fullmatch(entry.name)
-        if match is not None:
-            version = int(match[1])
-            text = entry.read_text(encoding="utf-8")
-            by_version[version] = Migration(version, match[2].replace("_", " "), text)
-    versions = sorted(by_version)
-    if versions != list(range(1, len(versions) + 1)):
-        raise StoreError(f"PostgreSQL migrations must be numbered 1 to N: {versions}")
-    return [by_version[version] for version in versions]
+    """The PostgreSQL migrations shipped in ``store/migrations/postgresql``."""
+    return load_migrations("postgresql")
 
 
 class PostgresStore(Store):
@@ -390,12 +374,7 @@ class PostgresStore(Store):
         tag: str | None = None,
         enabled: bool | None = None,
     ) -> list[dict[str, Any]]:
-        if kind is not None:
-            check_text("kind", kind)
-        if tag is not None:
-            check_text("tag", tag)
-        if enabled is not None and not isinstance(enabled, bool):
-            raise ValueError(f"enabled: must be true, false or None, got {enabled!r}")
+        kind, tag, enabled = check_filters(kind, tag, enabled)
         where, parameters = _where(
             ("kind = {}", kind), ("tags ? {}", tag), ("enabled = {}", enabled)
         )
@@ -406,8 +385,7 @@ class PostgresStore(Store):
     async def catalogue(
         self, *, after: str | None = None, limit: int = 10_000
     ) -> list[tuple[str, str]]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be a monitor id or None, got {after!r}")
+        after = check_cursor(after, "a monitor id")
         sql = "SELECT id, definition FROM monitors WHERE id > $1 ORDER BY id LIMIT $2"
         rows = await self._fetch(sql, after or "", check_limit(limit))
         return [(row["id"], row["definition"]) for row in rows]
@@ -517,8 +495,7 @@ class PostgresStore(Store):
         monitor_id: str | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be an event id or None, got {after!r}")
+        after = check_cursor(after, "an event id")
         if monitor_id is not None:
             check_text("monitor_id", monitor_id)
         where, parameters = _where(("id > {}", after), ("monitor_id = {}", monitor_id))
@@ -539,9 +516,7 @@ class PostgresStore(Store):
         statement each. Like a write, retention runs on when its caller is
         cancelled.
         """
-        window = check_days(days)
-        moment = time.time() if now is None else check_time("now", now)
-        cutoff = moment - window * SECONDS_PER_DAY
+        cutoff, _ = retention_cutoffs(days, now)
 
         deleted = await self._run(functools.partial(self._retain, cutoff), shield=True)
         if deleted:

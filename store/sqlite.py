@@ -16,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.resources
 import json
 import logging
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -34,16 +32,17 @@ from typing import Any, TypeVar
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
 from store.base import (
-    SECONDS_PER_DAY,
     LatestState,
+    Migration,
     MigrationProgress,
     MonitorRow,
     SchemaTooNewError,
     Store,
     StoreClosedError,
     StoreError,
-    check_days,
+    check_cursor,
     check_event,
+    check_filters,
     check_limit,
     check_list,
     check_monitor_row,
@@ -52,8 +51,22 @@ from store.base import (
     check_state_change,
     check_text,
     check_time,
+    load_migrations,
     monitor_row,
+    retention_cutoffs,
     to_json,
+)
+from store.rollups import (
+    HISTOGRAM_COLUMNS,
+    HOUR,
+    LATENCY_BOUNDS_MS,
+    MINUTE,
+    Rollup,
+    Summary,
+    aggregate,
+    bucket_start,
+    check_resolution,
+    summarise,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,46 +107,10 @@ BUSY_TIMEOUT_MS = 5_000
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR and SQLITE_FULL.
 _RETRYABLE_CODES = frozenset({5, 6, 10, 13})
 
-_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One numbered step of the schema.
-
-    ``sql`` runs inside a transaction the store opens and commits, together
-    with the new version number, so it must not begin or commit one itself.
-    """
-
-    version: int
-    description: str
-    sql: str
-
 
 def packaged_migrations() -> list[Migration]:
-    """The migrations shipped in ``store/migrations/sqlite``, in order.
-
-    Files are named ``NNNN_words.sql``; the numbers must run 1, 2, 3 without
-    gaps, since the database records only the last one applied.
-    """
-    folder = importlib.resources.files("store") / "migrations" / "sqlite"
-    migrations = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.fullmatch(entry.name)
-        if match is None:
-            continue
-        migrations.append(
-            Migration(
-                version=int(match[1]),
-                description=match[2].replace("_", " "),
-                sql=entry.read_text(encoding="utf-8"),
-            )
-        )
-    migrations.sort(key=lambda migration: migration.version)
-    versions = [migration.version for migration in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise StoreError(f"SQLite migrations must be numbered 1 to N, got {versions}")
-    return migrations
+    """The SQLite migrations shipped in ``store/migrations/sqlite``."""
+    return load_migrations("sqlite")
 
 
 class SqliteStore(Store):
@@ -239,12 +216,7 @@ class SqliteStore(Store):
         tag: str | None = None,
         enabled: bool | None = None,
     ) -> list[dict[str, Any]]:
-        if kind is not None:
-            check_text("kind", kind)
-        if tag is not None:
-            check_text("tag", tag)
-        if enabled is not None and not isinstance(enabled, bool):
-            raise ValueError(f"enabled: must be true, false or None, got {enabled!r}")
+        kind, tag, enabled = check_filters(kind, tag, enabled)
         return await self._read(
             functools.partial(_list_monitors, kind=kind, tag=tag, enabled=enabled)
         )
@@ -252,8 +224,7 @@ class SqliteStore(Store):
     async def catalogue(
         self, *, after: str | None = None, limit: int = 10_000
     ) -> list[tuple[str, str]]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be a monitor id or None, got {after!r}")
+        after = check_cursor(after, "a monitor id")
         return await self._read(
             functools.partial(_catalogue_page, after, check_limit(limit))
         )
@@ -278,6 +249,46 @@ class SqliteStore(Store):
             check_optional_time("since", since),
             check_optional_time("until", until),
             check_limit(limit),
+        )
+        return await self._read(query)
+
+    async def rollups(
+        self,
+        monitor_id: str,
+        *,
+        resolution: str = "hour",
+        since: float,
+        until: float,
+        limit: int = 1000,
+    ) -> list[Rollup]:
+        check_resolution(resolution)
+        query = functools.partial(
+            _rollup_rows,
+            _TABLE_OF[resolution],
+            check_text("monitor_id", monitor_id),
+            check_time("since", since),
+            check_time("until", until),
+            check_limit(limit),
+        )
+        return await self._read(query)
+
+    async def rollup_summaries(
+        self,
+        *,
+        since: float,
+        until: float,
+        resolution: str = "hour",
+        monitor_ids: list[str] | None = None,
+    ) -> list[Summary]:
+        check_resolution(resolution)
+        if monitor_ids is not None:
+            check_list("monitor_ids", monitor_ids, str)
+        query = functools.partial(
+            _rollup_summaries,
+            _TABLE_OF[resolution],
+            check_time("since", since),
+            check_time("until", until),
+            monitor_ids,
         )
         return await self._read(query)
 
@@ -327,8 +338,7 @@ class SqliteStore(Store):
         monitor_id: str | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        if after is not None and not isinstance(after, str):
-            raise ValueError(f"after: must be an event id or None, got {after!r}")
+        after = check_cursor(after, "an event id")
         if monitor_id is not None:
             check_text("monitor_id", monitor_id)
         query = functools.partial(_read_events, after, monitor_id, check_limit(limit))
@@ -340,9 +350,7 @@ class SqliteStore(Store):
         Each table is emptied of old rows one batch per transaction, until a
         batch comes back short; other writes queue in between the batches.
         """
-        window = check_days(days)
-        moment = time.time() if now is None else check_time("now", now)
-        cutoff = moment - window * SECONDS_PER_DAY
+        cutoff, hourly_cutoff = retention_cutoffs(days, now)
 
         deleted = 0
         for delete in (
@@ -355,6 +363,14 @@ class SqliteStore(Store):
                 deleted += count
                 if count < RETENTION_BATCH:
                     break
+        for table, older_than in (
+            ("rollup_minute", cutoff),
+            ("rollup_hour", hourly_cutoff),
+        ):
+            while await self._write(
+                functools.partial(_delete_old_rollups, table, older_than)
+            ):
+                pass
 
         if deleted:
             logger.info("retention deleted %d rows older than %g days", deleted, days)
@@ -709,6 +725,53 @@ _INSERT_RESULT = f"""
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+_ROLLUP_TABLES = (("rollup_minute", MINUTE), ("rollup_hour", HOUR))
+_TABLE_OF = {"minute": "rollup_minute", "hour": "rollup_hour"}
+_HISTOGRAM = ", ".join(HISTOGRAM_COLUMNS)
+
+
+def _rollup_upsert(table: str) -> str:
+    marks = ", ".join("?" for _ in range(7 + len(HISTOGRAM_COLUMNS)))
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in HISTOGRAM_COLUMNS)
+    return (
+        f"INSERT INTO {table} (monitor_id, start, count, ok, latency_min, "
+        f"latency_max, latency_sum, {_HISTOGRAM}) VALUES ({marks}) "
+        "ON CONFLICT (monitor_id, start) DO UPDATE SET "
+        "count = count + excluded.count, ok = ok + excluded.ok, "
+        "latency_min = min(coalesce(latency_min, excluded.latency_min), "
+        "coalesce(excluded.latency_min, latency_min)), "
+        "latency_max = max(coalesce(latency_max, excluded.latency_max), "
+        "coalesce(excluded.latency_max, latency_max)), "
+        f"latency_sum = latency_sum + excluded.latency_sum, {added}"
+    )
+
+
+def _rollup_recount(table: str) -> str:
+    """Rebuild one bucket of a monitor from its stored results."""
+    buckets = []
+    lower: float | None = None
+    for index in range(len(HISTOGRAM_COLUMNS)):
+        if index < len(LATENCY_BOUNDS_MS):
+            upper = LATENCY_BOUNDS_MS[index]
+            inside = f"latency_ms <= {upper!r}"
+            if lower is not None:
+                inside = f"latency_ms > {lower!r} AND {inside}"
+            lower = upper
+        else:
+            inside = f"latency_ms > {lower!r}"
+        buckets.append(f"SUM(ok AND {inside})")
+    return (
+        f"INSERT OR REPLACE INTO {table} SELECT monitor_id, ?2, COUNT(*), SUM(ok), "
+        "MIN(CASE WHEN ok THEN latency_ms END), MAX(CASE WHEN ok THEN latency_ms END), "
+        f"TOTAL(CASE WHEN ok THEN latency_ms END), {', '.join(buckets)} "
+        "FROM results WHERE monitor_id = ?1 AND started_at >= ?2 AND started_at < ?3 "
+        "GROUP BY monitor_id"
+    )
+
+
+_ROLLUP_UPSERT = {table: _rollup_upsert(table) for table, _ in _ROLLUP_TABLES}
+_ROLLUP_RECOUNT = {table: _rollup_recount(table) for table, _ in _ROLLUP_TABLES}
+
 # A monitor's newest result: the last entry of the (monitor, time) index.
 _NEWEST_ROWID = (
     "SELECT rowid FROM results WHERE monitor_id = wanted.value "
@@ -817,7 +880,96 @@ def _write_results(results: list[CheckResult], connection: sqlite3.Connection) -
 
     before = connection.total_changes
     connection.executemany(_INSERT_RESULT, rows)
-    return connection.total_changes - before
+    written = connection.total_changes - before
+    if written == len(rows):
+        for table, span in _ROLLUP_TABLES:
+            _add_rollups(connection, table, aggregate(results, span))
+    elif written:
+        # Some of the batch was stored before (a retry): count the touched
+        # buckets again from the stored results instead of adding twice.
+        for table, span in _ROLLUP_TABLES:
+            keys = {(r.monitor_id, bucket_start(r.started_at, span)) for r in results}
+            _recount_rollups(connection, table, span, keys)
+    return written
+
+
+def _add_rollups(
+    connection: sqlite3.Connection, table: str, rollups: list[Rollup]
+) -> None:
+    connection.executemany(
+        _ROLLUP_UPSERT[table],
+        [
+            (
+                r.monitor_id,
+                r.start,
+                r.count,
+                r.ok,
+                r.latency_min,
+                r.latency_max,
+                r.latency_sum,
+                *r.histogram,
+            )
+            for r in rollups
+        ],
+    )
+
+
+def _recount_rollups(
+    connection: sqlite3.Connection,
+    table: str,
+    span: int,
+    keys: set[tuple[str, float]],
+) -> None:
+    connection.executemany(
+        _ROLLUP_RECOUNT[table],
+        [(monitor_id, start, start + span) for monitor_id, start in keys],
+    )
+
+
+def _rollup_rows(
+    table: str,
+    monitor_id: str,
+    since: float,
+    until: float,
+    limit: int,
+    connection: sqlite3.Connection,
+) -> list[Rollup]:
+    rows = connection.execute(
+        f"SELECT monitor_id, start, count, ok, latency_min, latency_max, "
+        f"latency_sum, {_HISTOGRAM} FROM {table} "
+        "WHERE monitor_id = ? AND start >= ? AND start < ? ORDER BY start LIMIT ?",
+        (monitor_id, since, until, limit),
+    )
+    return [
+        Rollup(row[0], row[1], row[2], row[3], row[4], row[5], row[6], list(row[7:]))
+        for row in rows
+    ]
+
+
+def _rollup_summaries(
+    table: str,
+    since: float,
+    until: float,
+    monitor_ids: list[str] | None,
+    connection: sqlite3.Connection,
+) -> list[Summary]:
+    sums = ", ".join(f"SUM({column})" for column in HISTOGRAM_COLUMNS)
+    sql = (
+        f"SELECT monitor_id, SUM(count), SUM(ok), MIN(latency_min), "
+        f"MAX(latency_max), TOTAL(latency_sum), {sums} FROM {table} "
+        "WHERE start >= ? AND start < ?"
+    )
+    parameters: list[Any] = [since, until]
+    if monitor_ids is not None:
+        sql += " AND monitor_id IN (SELECT value FROM json_each(?))"
+        parameters.append(json.dumps(monitor_ids))
+    rows = connection.execute(
+        sql + " GROUP BY monitor_id ORDER BY monitor_id", parameters
+    )
+    return [
+        summarise(row[0], row[1], row[2], row[3], row[4], row[5], row[6:])
+        for row in rows
+    ]
 
 
 def _read_results(
@@ -1004,6 +1156,18 @@ def _delete_old_results(cutoff: float, connection: sqlite3.Connection) -> int:
         (cutoff, RETENTION_BATCH),
     )
     return cursor.rowcount
+
+
+def _delete_old_rollups(
+    table: str, cutoff: float, connection: sqlite3.Connection
+) -> bool:
+    """Delete one batch of old rollups; whether a full batch went."""
+    cursor = connection.execute(
+        f"DELETE FROM {table} WHERE (monitor_id, start) IN ("
+        f"SELECT monitor_id, start FROM {table} WHERE start < ? LIMIT ?)",
+        (cutoff, RETENTION_BATCH),
+    )
+    return cursor.rowcount == RETENTION_BATCH
 
 
 def _delete_old_state_changes(cutoff: float, connection: sqlite3.Connection) -> int:

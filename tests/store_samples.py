@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.events import MONITOR_CREATED, Event
 from engine.model import monitor_from_dict
-from engine.result import CheckResult, MonitorState
+from engine.result import CheckResult, MonitorState, Reason
 from store.base import SECONDS_PER_DAY
 
 DAY = SECONDS_PER_DAY
@@ -36,6 +36,18 @@ def result(
     }
     data.update(fields)
     return CheckResult(**data)
+
+
+def failed(monitor_id: str, at: float) -> CheckResult:
+    """A result of a check that could not connect."""
+    return result(
+        monitor_id,
+        at,
+        ok=False,
+        latency_ms=1000.0,
+        state=MonitorState.DOWN,
+        reason=Reason.CONNECT,
+    )
 
 
 def event(at: float, sequence: int, monitor_id: str | None = "api") -> Event:

@@ -21,7 +21,7 @@ from engine.result import MonitorState, Reason
 from store import Store, StoreClosedError, open_store
 from store.base import MAX_LIMIT, LatestState, monitor_row
 from tests.store_backends import BACKENDS, ISOLATED_URLS
-from tests.store_samples import DAY, definition, event, result
+from tests.store_samples import DAY, definition, event, failed, result
 
 # More than one retention batch of every backend, so retention must loop.
 RETAINED_ROWS = 6000
@@ -518,3 +518,82 @@ async def test_latest_states_say_where_each_monitor_stood(store: Store) -> None:
         "api": LatestState("pending", 20.0, False, 12.5, "connect", "refused", 1),
         "web": LatestState("up", 5.0, True, 12.5, None, "", 0),
     }
+
+
+# -- rollups ----------------------------------------------------------------
+
+
+async def test_written_results_roll_up_by_minute_and_hour(store: Store) -> None:
+    await store.write_results(
+        [
+            result("api", 10.0 + second, latency_ms=10.0 + second)
+            for second in range(100)
+        ]
+    )
+    await store.write_results([failed("api", 200.0)])
+
+    minutes = await store.rollups("api", resolution="minute", since=0.0, until=3600.0)
+    hours = await store.rollups("api", resolution="hour", since=0.0, until=3600.0)
+
+    assert [(m.start, m.count) for m in minutes] == [(0.0, 50), (60.0, 50), (180.0, 1)]
+    assert len(hours) == 1
+    assert (hours[0].count, hours[0].ok) == (101, 100)
+    assert hours[0].latency_min == 10.0
+    assert hours[0].latency_max == 109.0
+    assert hours[0].latency_sum == pytest.approx(sum(10.0 + s for s in range(100)))
+
+
+async def test_a_batch_written_again_is_not_counted_twice(store: Store) -> None:
+    batch = [result("api", float(second)) for second in range(10)]
+    await store.write_results(batch)
+    await store.write_results(batch)
+    await store.write_results([*batch[5:], result("api", 30.0)])
+
+    hours = await store.rollups("api", resolution="hour", since=0.0, until=3600.0)
+
+    assert hours[0].count == 11
+
+
+async def test_summaries_give_uptime_and_percentiles_of_every_monitor(
+    store: Store,
+) -> None:
+    await store.write_results(
+        [result("api", 3600.0 * hour + 5, latency_ms=100.0) for hour in range(24)]
+        + [failed("api", 3600.0 * hour + 10) for hour in range(6)]
+        + [result("web", 100.0, latency_ms=4.0)]
+    )
+
+    summaries = await store.rollup_summaries(since=0.0, until=DAY)
+    only_web = await store.rollup_summaries(since=0.0, until=DAY, monitor_ids=["web"])
+
+    api, web = summaries
+    assert (api.monitor_id, api.count, api.ok) == ("api", 30, 24)
+    assert api.uptime == pytest.approx(0.8)
+    assert api.latency_mean == pytest.approx(100.0)
+    assert api.p95 is not None
+    assert 50.0 < api.p95 <= 100.0
+    assert web.uptime == 1.0
+    assert [s.monitor_id for s in only_web] == ["web"]
+
+
+async def test_old_minute_rollups_go_with_retention_and_hours_stay_a_year(
+    store: Store,
+) -> None:
+    await store.write_results([result("api", 1.0), result("api", 200 * DAY)])
+
+    await store.enforce_retention(30, now=201 * DAY)
+
+    minutes = await store.rollups(
+        "api", resolution="minute", since=0.0, until=300 * DAY
+    )
+    hours = await store.rollups("api", resolution="hour", since=0.0, until=300 * DAY)
+    assert [m.start for m in minutes] == [200 * DAY]
+    assert [h.start for h in hours] == [0.0, 200 * DAY]
+
+
+@pytest.mark.parametrize("resolution", ["day", "", 60])
+async def test_a_resolution_other_than_minute_or_hour_is_refused(
+    store: Store, resolution: object
+) -> None:
+    with pytest.raises(ValueError, match="resolution: must be one of minute, hour"):
+        await store.rollups("api", resolution=resolution, since=0.0, until=1.0)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import pytest
 from engine.events import MONITOR_CREATED, Event, StateChange
 from engine.result import CheckResult, MonitorState
 from store import SchemaTooNewError, Store, StoreClosedError, StoreError, open_store
-from store.base import monitor_row
+from store.base import Migration, monitor_row
 from store.mysql import (
     DEFAULT_PORT,
     MAX_ID_BYTES,
@@ -34,7 +34,6 @@ from store.mysql import (
     POOL_MIN,
     VERSION_TABLE,
     ConnectionSettings,
-    Migration,
     MysqlStore,
     packaged_migrations,
     parse_url,
@@ -379,7 +378,7 @@ async def test_a_failing_migration_leaves_the_version_at_the_last_good_one(
     broken = Migration(
         len(good) + 1,
         "broken",
-        ("CREATE TABLE IF NOT EXISTS extra (x INT)", "INSERT INTO nowhere VALUES (1)"),
+        "CREATE TABLE IF NOT EXISTS extra (x INT);\nINSERT INTO nowhere VALUES (1);",
     )
 
     with pytest.raises(StoreError, match="nowhere") as caught:

@@ -22,13 +22,13 @@ import pytest
 
 from engine.events import MONITOR_CREATED, Event
 from store import SchemaTooNewError, Store, StoreError, open_store
+from store.base import Migration
 from store.postgres import (
     PostgresSettings,
     PostgresStore,
     packaged_migrations,
     parse_url,
 )
-from store.sqlite import Migration
 from tests.store_backends import POSTGRESQL, postgresql_url
 from tests.store_samples import DAY, definition, result
 from tests.waiting import eventually

@@ -22,7 +22,8 @@ from store import (
     StoreError,
     open_store,
 )
-from store.sqlite import Migration, packaged_migrations
+from store.base import Migration
+from store.sqlite import packaged_migrations
 from tests.store_samples import definition, result
 
 
@@ -56,20 +57,29 @@ async def test_open_applies_every_migration_and_records_the_version(
     assert steps == [
         (1, known, "initial"),
         (2, known, "results in arrival order"),
+        (3, known, "rollups"),
     ]
 
 
-async def test_results_written_before_the_arrival_order_schema_are_kept(
+async def test_results_stored_by_the_first_schema_are_kept_and_rolled_up(
     database: Path,
 ) -> None:
-    async with SqliteStore(database, migrations=packaged_migrations()[:1]) as old:
-        await old.write_results([result("api", 10.0), result("api", 20.0)])
+    async with SqliteStore(database, migrations=packaged_migrations()[:1]):
+        pass
+    with sqlite3.connect(database) as first_schema:
+        first_schema.executemany(
+            "INSERT INTO results VALUES "
+            "(?, ?, 1, ?, 'up', NULL, '', 0, 0, 0, '{}', '{}')",
+            [("api", 10.0, 12.5), ("api", 20.0, 12.5)],
+        )
 
     async with SqliteStore(database) as upgraded:
         assert upgraded.schema_version() == len(packaged_migrations())
         assert [r.started_at for r in await upgraded.results("api")] == [20.0, 10.0]
         assert await upgraded.latest_results(["api"]) == {"api": result("api", 20.0)}
         assert await upgraded.write_results([result("api", 20.0)]) == 0
+        summaries = await upgraded.rollup_summaries(since=0.0, until=3600.0)
+    assert [(s.monitor_id, s.count, s.ok) for s in summaries] == [("api", 2, 2)]
 
 
 async def test_an_up_to_date_database_opens_without_migrating(database: Path) -> None:

@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from engine.result import CheckResult, MonitorState, Reason
-from store import Store, open_store
 from store.rollups import BUCKETS, aggregate, bucket_of, percentile
-from tests.store_backends import ISOLATED_URLS
-from tests.store_samples import result
-
-ROLLUP_BACKENDS = ["sqlite"]
-
-
-@pytest.fixture(params=ROLLUP_BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with ISOLATED_URLS[request.param](tmp_path) as url, open_store(url) as opened:
-        yield opened
-
-
-def failed(monitor_id: str, at: float) -> CheckResult:
-    return result(
-        monitor_id,
-        at,
-        ok=False,
-        latency_ms=1000.0,
-        state=MonitorState.DOWN,
-        reason=Reason.CONNECT,
-    )
+from tests.store_samples import failed, result
 
 
 @pytest.mark.parametrize(

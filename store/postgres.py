@@ -8,6 +8,10 @@ whole day's partition instead of deleting its rows one by one. The schema is
 migrated at ``open`` under an advisory lock, so two processes starting
 together never migrate at once.
 
+The minute and hour rollups of the new results are added in the same
+transaction as the results, one upsert a table, so they never count a
+result the table does not hold or count one twice.
+
 Text cannot hold the NUL character in PostgreSQL, so a name, message or
 definition that contains one is refused with a ``StoreError`` here, where
 SQLite would keep it. Rows are checked, encoded and decoded on the event
@@ -37,6 +41,7 @@ import asyncpg
 from engine.events import Event, StateChange
 from engine.result import CheckResult
 from store.base import (
+    Cutoffs,
     LatestState,
     Migration,
     MigrationProgress,
@@ -55,10 +60,21 @@ from store.base import (
     check_result,
     check_state_change,
     check_text,
+    check_time,
     load_migrations,
     monitor_row,
     retention_cutoffs,
     to_json,
+)
+from store.rollups import (
+    HISTOGRAM_COLUMNS,
+    RESOLUTIONS,
+    Rollup,
+    Summary,
+    bucket_of,
+    bucket_start,
+    check_resolution,
+    summarise,
 )
 
 logger = logging.getLogger(__name__)
@@ -395,8 +411,9 @@ class PostgresStore(Store):
         if not results:
             return 0
         records = _result_records(results)
+        rollups = _rollup_upserts(records)
         return await self._run(
-            functools.partial(self._insert_results, records), shield=True
+            functools.partial(self._insert_results, records, rollups), shield=True
         )
 
     async def results(
@@ -418,6 +435,45 @@ class PostgresStore(Store):
         )
         rows = await self._fetch(sql, *parameters, check_limit(limit))
         return [_result(row) for row in rows]
+
+    async def rollups(
+        self,
+        monitor_id: str,
+        *,
+        resolution: str = "hour",
+        since: float,
+        until: float,
+        limit: int = 1000,
+    ) -> list[Rollup]:
+        check_resolution(resolution)
+        rows = await self._fetch(
+            _READ_ROLLUPS[resolution],
+            check_text("monitor_id", monitor_id),
+            check_time("since", since),
+            check_time("until", until),
+            check_limit(limit),
+        )
+        return [_rollup(tuple(row)) for row in rows]
+
+    async def rollup_summaries(
+        self,
+        *,
+        since: float,
+        until: float,
+        resolution: str = "hour",
+        monitor_ids: list[str] | None = None,
+    ) -> list[Summary]:
+        check_resolution(resolution)
+        if monitor_ids is not None:
+            check_list("monitor_ids", monitor_ids, str)
+        where, parameters = _where(
+            ("start >= {}", check_time("since", since)),
+            ("start < {}", check_time("until", until)),
+            ("monitor_id = ANY({}::text[])", monitor_ids),
+        )
+        sql = _SUM_ROLLUPS[resolution].format(where=where)
+        rows = await self._fetch(sql, *parameters)
+        return [_summary(tuple(row)) for row in rows]
 
     async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
         check_list("monitor_ids", monitor_ids, str)
@@ -513,12 +569,14 @@ class PostgresStore(Store):
 
         Whole days of results go by dropping their partition (see
         ``_retain``); the rest goes in batches of RETENTION_BATCH rows, one
-        statement each. Like a write, retention runs on when its caller is
+        statement each. Minute rollups go with the results, hourly ones
+        after HOURLY_ROLLUP_DAYS at least; neither counts in the number
+        returned. Like a write, retention runs on when its caller is
         cancelled.
         """
-        cutoff, _ = retention_cutoffs(days, now)
+        cutoffs = retention_cutoffs(days, now)
 
-        deleted = await self._run(functools.partial(self._retain, cutoff), shield=True)
+        deleted = await self._run(functools.partial(self._retain, cutoffs), shield=True)
         if deleted:
             logger.info(
                 "retention removed %d rows from over %g days ago", deleted, days
@@ -597,12 +655,16 @@ class PostgresStore(Store):
         return version
 
     async def _insert_results(
-        self, records: list[tuple[Any, ...]], connection: asyncpg.Connection
+        self,
+        records: list[tuple[Any, ...]],
+        rollups: list[_Upsert],
+        connection: asyncpg.Connection,
     ) -> int:
-        """Store the results not stored yet; how many were new.
+        """Store the results not stored yet, and their rollups; how many were new.
 
         1. Make the partitions of the days the batch touches.
-        2. Copy the batch in (see ``_copy_results``).
+        2. Copy the batch in (see ``_copy_results``); ``rollups`` add the
+           whole batch, for when every row is new.
         3. When no partition took a row, another process dropped one this
            store still counted on: read the partitions again, make the
            missing ones and copy once more.
@@ -610,15 +672,15 @@ class PostgresStore(Store):
         days = {_day_of(record[1]) for record in records}
         await self._partitions.ensure(connection, days)
         try:
-            return await _copy_results(connection, records)
+            return await _copy_results(connection, records, rollups)
         except asyncpg.CheckViolationError:
             logger.debug("a result partition went missing; reading them again")
             await self._partitions.load(connection)
             await self._partitions.ensure(connection, days)
-            return await _copy_results(connection, records)
+            return await _copy_results(connection, records, rollups)
 
-    async def _retain(self, cutoff: float, connection: asyncpg.Connection) -> int:
-        """Remove rows from before ``cutoff``; how many went.
+    async def _retain(self, cutoffs: Cutoffs, connection: asyncpg.Connection) -> int:
+        """Remove rows from before the cutoffs; how many went, rollups aside.
 
         1. Drop each day partition that ends at or before the cutoff,
            counting its rows first. Each drop is a transaction that locks the
@@ -628,7 +690,10 @@ class PostgresStore(Store):
         2. Delete the older rows left (those of the day the cutoff falls in,
            and of the partition before year 1) in batches.
         3. Delete old state changes and events in batches.
+        4. Delete minute rollups from before the same cutoff, and hourly
+           ones from before theirs, in batches too.
         """
+        cutoff = cutoffs.rows
         deleted = 0
         for name, day in await _partition_days(connection):
             if (day + 1) * _DAY > cutoff:
@@ -648,12 +713,12 @@ class PostgresStore(Store):
             logger.debug("dropped result partition %s of %d rows", name, count)
 
         for statement in (_DELETE_OLD_RESULTS, _DELETE_OLD_CHANGES, _DELETE_OLD_EVENTS):
-            while True:
-                status = await connection.execute(statement, cutoff, RETENTION_BATCH)
-                count = _row_count(status)
-                deleted += count
-                if count < RETENTION_BATCH:
-                    break
+            deleted += await _delete_in_batches(connection, statement, cutoff)
+
+        await _delete_in_batches(connection, _DELETE_OLD_ROLLUPS["minute"], cutoff)
+        await _delete_in_batches(
+            connection, _DELETE_OLD_ROLLUPS["hour"], cutoffs.hourly
+        )
         return deleted
 
     async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
@@ -850,10 +915,91 @@ _CREATE_INCOMING = (
     "ON COMMIT DELETE ROWS"
 )
 
+# Returns what a rollup counts of each result that was new.
 _MERGE_INCOMING = (
     f"INSERT INTO results ({_RESULT_SELECT}) "
-    f"SELECT {_RESULT_SELECT} FROM results_incoming ON CONFLICT DO NOTHING"
+    f"SELECT {_RESULT_SELECT} FROM results_incoming ON CONFLICT DO NOTHING "
+    "RETURNING monitor_id, started_at, ok, latency_ms"
 )
+
+_ROLLUP_COLUMNS = (
+    "monitor_id",
+    "start",
+    "count",
+    "ok",
+    "latency_min",
+    "latency_max",
+    "latency_sum",
+    *HISTOGRAM_COLUMNS,
+)
+_ROLLUP_SELECT = ", ".join(_ROLLUP_COLUMNS)
+
+
+def _add_rollups(table: str) -> str:
+    """An upsert that rolls results up into ``table`` and adds them to its rows.
+
+    It takes one array per field of the results: monitor, bucket start,
+    whether the check passed, latency and histogram bucket, the last two
+    chosen by ``store.rollups``. The database groups them by monitor and
+    bucket, in key order, so writers sharing buckets lock them in the same
+    order and never deadlock. Counts and sums add up; least and greatest
+    skip NULLs, so a bucket with no passing check yet takes the new minimum
+    and maximum. The new row's seq, drawn from the sequence by default,
+    marks the change.
+    """
+    histogram = ", ".join(
+        f"count(*) FILTER (WHERE ok AND bucket = {index})"
+        for index in range(len(HISTOGRAM_COLUMNS))
+    )
+    added = ", ".join(
+        f"{column} = kept.{column} + excluded.{column}"
+        for column in ("count", "ok", "latency_sum", *HISTOGRAM_COLUMNS)
+    )
+    return (
+        f"INSERT INTO {table} AS kept ({_ROLLUP_SELECT}) "
+        "SELECT monitor_id, start, count(*), count(*) FILTER (WHERE ok), "
+        "min(latency_ms) FILTER (WHERE ok), max(latency_ms) FILTER (WHERE ok), "
+        f"coalesce(sum(latency_ms) FILTER (WHERE ok), 0), {histogram} "
+        "FROM unnest($1::text[], $2::float8[], $3::boolean[], $4::float8[], "
+        "$5::integer[]) AS batch (monitor_id, start, ok, latency_ms, bucket) "
+        'GROUP BY monitor_id, start ORDER BY monitor_id COLLATE "C", start '
+        f"ON CONFLICT (monitor_id, start) DO UPDATE SET {added}, "
+        "latency_min = least(kept.latency_min, excluded.latency_min), "
+        "latency_max = greatest(kept.latency_max, excluded.latency_max), "
+        "seq = excluded.seq"
+    )
+
+
+def _sum_rollups(table: str) -> str:
+    """A query summing each monitor's rows of ``table``; ``{where}`` picks them."""
+    histogram = ", ".join(f"sum({column})" for column in HISTOGRAM_COLUMNS)
+    return (
+        "SELECT monitor_id, sum(count), sum(ok), min(latency_min), "
+        f"max(latency_max), sum(latency_sum), {histogram} FROM {table} "
+        "{where} GROUP BY monitor_id ORDER BY monitor_id"
+    )
+
+
+_ROLLUP_TABLES = {resolution: f"rollup_{resolution}" for resolution in RESOLUTIONS}
+
+_ADD_ROLLUPS = {name: _add_rollups(table) for name, table in _ROLLUP_TABLES.items()}
+
+_READ_ROLLUPS = {
+    name: f"SELECT {_ROLLUP_SELECT} FROM {table} "
+    "WHERE monitor_id = $1 AND start >= $2 AND start < $3 ORDER BY start LIMIT $4"
+    for name, table in _ROLLUP_TABLES.items()
+}
+
+_SUM_ROLLUPS = {name: _sum_rollups(table) for name, table in _ROLLUP_TABLES.items()}
+
+_DELETE_OLD_ROLLUPS = {
+    name: f"DELETE FROM {table} WHERE (monitor_id, start) IN ("
+    f"SELECT monitor_id, start FROM {table} WHERE start < $1 LIMIT $2)"
+    for name, table in _ROLLUP_TABLES.items()
+}
+
+_Upsert = tuple[str, list[list[Any]]]
+"""A statement and the arrays it takes."""
 
 _UPSERT_MONITORS = """
     INSERT INTO monitors (id, name, kind, enabled, tags, definition)
@@ -930,21 +1076,26 @@ async def _partition_days(connection: asyncpg.Connection) -> list[tuple[str, int
 
 
 async def _copy_results(
-    connection: asyncpg.Connection, records: list[tuple[Any, ...]]
+    connection: asyncpg.Connection,
+    records: list[tuple[Any, ...]],
+    rollups: list[_Upsert],
 ) -> int:
-    """Copy results into ``results``; how many were new.
+    """Copy results into ``results`` and roll them up; how many were new.
 
-    1. Fast path: binary COPY straight into ``results``, in a transaction.
+    1. Fast path: in one transaction, binary COPY straight into
+       ``results``, then ``rollups``, which add the whole batch.
     2. When a row is stored already, the unique index refuses the COPY and
        the transaction rolls back. Then COPY the batch into a temporary
        table and insert from it what is new, skipping the conflicts; the
-       insert's row count is the number of new results.
+       rows the insert returns are the new results, and only they are
+       rolled up, in the same transaction.
     """
     try:
         async with connection.transaction():
             await connection.copy_records_to_table(
                 "results", records=records, columns=_RESULT_COLUMNS
             )
+            await _upsert_rollups(connection, rollups)
     except asyncpg.UniqueViolationError:
         logger.debug("a batch of %d results holds stored ones; merging", len(records))
     else:
@@ -955,8 +1106,63 @@ async def _copy_results(
         await connection.copy_records_to_table(
             "results_incoming", records=records, columns=_RESULT_COLUMNS
         )
-        status = await connection.execute(_MERGE_INCOMING)
-    return _row_count(status)
+        stored = await connection.fetch(_MERGE_INCOMING)
+        await _upsert_rollups(connection, _rollup_upserts(stored))
+    return len(stored)
+
+
+async def _upsert_rollups(
+    connection: asyncpg.Connection, upserts: list[_Upsert]
+) -> None:
+    for statement, arrays in upserts:
+        await connection.execute(statement, *arrays)
+
+
+def _rollup_upserts(rows: Sequence[Sequence[Any]]) -> list[_Upsert]:
+    """The upserts that add results to the minute and hour rollups, one a table.
+
+    ``rows`` start with a result's monitor, start time, whether it passed
+    and its latency: COPY records, or the rows a merge returns. Python picks
+    each result's buckets, so they are those of ``store.rollups`` on every
+    backend; the database adds them up (see ``_add_rollups``), which costs
+    less than sending the sums of every bucket.
+    """
+    if not rows:
+        return []
+    monitor_ids = [row[0] for row in rows]
+    passed = [row[2] for row in rows]
+    latencies = [row[3] for row in rows]
+    buckets = [bucket_of(row[3]) for row in rows]
+    return [
+        (
+            _ADD_ROLLUPS[resolution],
+            [
+                monitor_ids,
+                [bucket_start(row[1], span) for row in rows],
+                passed,
+                latencies,
+                buckets,
+            ],
+        )
+        for resolution, span in RESOLUTIONS.items()
+    ]
+
+
+async def _delete_in_batches(
+    connection: asyncpg.Connection, statement: str, cutoff: float
+) -> int:
+    """Run a delete of up to RETENTION_BATCH old rows until one comes back short.
+
+    Each batch commits on its own, so no transaction holds locks for long;
+    returns how many rows went in all.
+    """
+    deleted = 0
+    while True:
+        status = await connection.execute(statement, cutoff, RETENTION_BATCH)
+        count = _row_count(status)
+        deleted += count
+        if count < RETENTION_BATCH:
+            return deleted
 
 
 async def _upsert_monitors(
@@ -1012,6 +1218,29 @@ def _result(row: Mapping[str, Any]) -> CheckResult:
             "phases": json.loads(row["phases"]),
             "details": json.loads(row["details"]),
         }
+    )
+
+
+def _rollup(row: tuple[Any, ...]) -> Rollup:
+    """A rollup from a row of its columns in ``_ROLLUP_COLUMNS`` order."""
+    monitor_id, start, count, ok, latency_min, latency_max, latency_sum = row[:7]
+    return Rollup(
+        monitor_id,
+        start,
+        count,
+        ok,
+        latency_min,
+        latency_max,
+        latency_sum,
+        list(row[7:]),
+    )
+
+
+def _summary(row: tuple[Any, ...]) -> Summary:
+    """A summary from a row of ``_SUM_ROLLUPS``: the sums, then the histogram."""
+    monitor_id, count, ok, latency_min, latency_max, latency_sum = row[:6]
+    return summarise(
+        monitor_id, count, ok, latency_min, latency_max, latency_sum, row[6:]
     )
 
 

@@ -11,9 +11,11 @@ import asyncio
 import datetime
 import logging
 import math
+import random
 import re
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +23,25 @@ import asyncpg
 import pytest
 
 from engine.events import MONITOR_CREATED, Event
+from engine.result import CheckResult
 from store import SchemaTooNewError, Store, StoreError, open_store
-from store.base import Migration
+from store.base import HOURLY_ROLLUP_DAYS, Migration
 from store.postgres import (
+    RETENTION_BATCH,
     PostgresSettings,
     PostgresStore,
     packaged_migrations,
     parse_url,
 )
+from store.rollups import RESOLUTIONS, aggregate
 from tests.store_backends import POSTGRESQL, postgresql_url
-from tests.store_samples import DAY, definition, result
+from tests.store_samples import DAY, definition, failed, result
 from tests.waiting import eventually
 
 PASSWORD = "s3cret-Pa55"
+
+PACKAGED = [(1, "initial"), (2, "rollups")]
+"""The packaged migrations as the version table records them."""
 
 
 @pytest.fixture
@@ -260,14 +268,14 @@ async def test_open_applies_each_migration_once_and_records_its_version(
         async with PostgresStore(url, progress=lambda *step: steps.append(step)) as s:
             assert s.schema_version() == len(packaged_migrations())
 
-    assert steps == [(1, 1, "initial")]
-    assert await migrations_recorded(admin, schema) == [(1, "initial")]
+    assert steps == [(1, 2, "initial"), (2, 2, "rollups")]
+    assert await migrations_recorded(admin, schema) == PACKAGED
 
 
 async def test_a_new_migration_is_applied_on_top_of_the_recorded_ones(
     migrated: str, admin: asyncpg.Connection, schema: str
 ) -> None:
-    added = Migration(2, "monitor owners", "ALTER TABLE monitors ADD owner text;")
+    added = Migration(3, "monitor owners", "ALTER TABLE monitors ADD owner text;")
     steps: list[tuple[int, int, str]] = []
 
     async with PostgresStore(
@@ -275,12 +283,12 @@ async def test_a_new_migration_is_applied_on_top_of_the_recorded_ones(
         progress=lambda *step: steps.append(step),
         migrations=[*packaged_migrations(), added],
     ) as upgraded:
-        assert upgraded.schema_version() == 2
+        assert upgraded.schema_version() == 3
 
     assert steps == [(1, 1, "monitor owners")]
     assert await migrations_recorded(admin, schema) == [
-        (1, "initial"),
-        (2, "monitor owners"),
+        *PACKAGED,
+        (3, "monitor owners"),
     ]
     assert "owner" in await monitor_columns(admin, schema)
 
@@ -309,14 +317,14 @@ async def test_a_schema_from_a_newer_version_is_refused_and_left_untouched(
 async def test_a_failing_migration_is_rolled_back_with_its_ddl(
     migrated: str, admin: asyncpg.Connection, schema: str
 ) -> None:
-    failing = Migration(2, "owners", "ALTER TABLE monitors ADD owner text; SELECT 1/0;")
+    failing = Migration(3, "owners", "ALTER TABLE monitors ADD owner text; SELECT 1/0;")
     upgrade = PostgresStore(migrated, migrations=[*packaged_migrations(), failing])
 
     with pytest.raises(StoreError, match="division by zero") as caught:
         await upgrade.open()
 
     assert not caught.value.retryable
-    assert await migrations_recorded(admin, schema) == [(1, "initial")]
+    assert await migrations_recorded(admin, schema) == PACKAGED
     assert "owner" not in await monitor_columns(admin, schema)
 
 
@@ -329,12 +337,12 @@ async def test_two_stores_opening_at_once_migrate_once(
 
     try:
         await asyncio.gather(first.open(), second.open())
-        assert first.schema_version() == second.schema_version() == 1
+        assert first.schema_version() == second.schema_version() == len(PACKAGED)
     finally:
         await asyncio.gather(first.close(), second.close())
 
-    assert steps == [(1, 1, "initial")]
-    assert await migrations_recorded(admin, schema) == [(1, "initial")]
+    assert steps == [(1, 2, "initial"), (2, 2, "rollups")]
+    assert await migrations_recorded(admin, schema) == PACKAGED
 
 
 async def test_the_url_schema_is_made_when_missing_and_holds_the_tables(
@@ -519,3 +527,227 @@ async def test_a_wrong_port_fails_retryably_and_never_shows_the_password(
         caplog.text,
     ]
     assert not [text for text in shown if PASSWORD in text]
+
+
+# -- rollups ----------------------------------------------------------------
+
+Arrival = Callable[[str, asyncpg.Connection, str, list[CheckResult]], Awaitable[None]]
+
+
+def checks_around_an_hour(start: float) -> list[CheckResult]:
+    """Results of two monitors over the minutes either side of an hour's end.
+
+    Their latencies sit on and between the histogram's bounds, some checks
+    fail, and one failure is from before year 1, so a bucket holds no
+    passing check. Every latency is a sum of powers of two, so sums of them
+    are exact whatever order they are added in.
+    """
+    latencies = [0.0, 1.0, 1.5, 2.0, 60000.0, 60000.5, 250.0, 12.5, 999.75]
+    checks = [
+        result(
+            ("api", "web")[index % 2],
+            start + 3540.0 + 5.0 * index,
+            ok=index % 5 != 3,
+            latency_ms=latencies[index % len(latencies)],
+        )
+        for index in range(30)
+    ]
+    return [*checks, failed("api", -1e12)]
+
+
+async def written_once(
+    url: str, admin: asyncpg.Connection, schema: str, checks: list[CheckResult]
+) -> None:
+    async with open_store(url) as opened:
+        await opened.write_results(checks)
+
+
+async def written_again_in_part(
+    url: str, admin: asyncpg.Connection, schema: str, checks: list[CheckResult]
+) -> None:
+    async with open_store(url) as opened:
+        await opened.write_results(checks[::3])
+        await opened.write_results(checks)
+
+
+async def stored_before_the_rollup_migration(
+    url: str, admin: asyncpg.Connection, schema: str, checks: list[CheckResult]
+) -> None:
+    """Store the results as the first schema did, then migrate to rollups."""
+    async with PostgresStore(url, migrations=packaged_migrations()[:1]):
+        pass
+    await admin.execute(
+        f'INSERT INTO "{schema}".results SELECT monitor_id, started_at, ok, '
+        "latency_ms, state, NULL, '', false, 0, 0, '{}', '{}' FROM unnest("
+        "$1::text[], $2::float8[], $3::boolean[], $4::float8[], $5::text[]) "
+        "AS stored (monitor_id, started_at, ok, latency_ms, state)",
+        [c.monitor_id for c in checks],
+        [c.started_at for c in checks],
+        [c.ok for c in checks],
+        [c.latency_ms for c in checks],
+        [str(c.state) for c in checks],
+    )
+    async with PostgresStore(url):
+        pass
+
+
+@pytest.mark.parametrize(
+    "arrive",
+    [written_once, written_again_in_part, stored_before_the_rollup_migration],
+)
+async def test_rollups_hold_what_store_rollups_makes_of_the_stored_results(
+    url: str, admin: asyncpg.Connection, schema: str, arrive: Arrival
+) -> None:
+    # Today, which has a result partition once a store has opened.
+    today = math.floor(time.time() / DAY) * DAY
+    checks = checks_around_an_hour(today)
+
+    await arrive(url, admin, schema, checks)
+
+    async with open_store(url) as opened:
+        for resolution, span in RESOLUTIONS.items():
+            found = [
+                rollup
+                for monitor_id in ("api", "web")
+                for rollup in await opened.rollups(
+                    monitor_id, resolution=resolution, since=-2e12, until=today + DAY
+                )
+            ]
+            expected = sorted(
+                aggregate(checks, span), key=lambda r: (r.monitor_id, r.start)
+            )
+            assert found == expected
+
+
+async def rollup_seqs(
+    admin: asyncpg.Connection, schema: str, table: str
+) -> dict[tuple[str, float], int]:
+    """The seq of each row of one rollup table, by monitor and start."""
+    rows = await admin.fetch(f'SELECT monitor_id, start, seq FROM "{schema}".{table}')
+    return {(row["monitor_id"], row["start"]): row["seq"] for row in rows}
+
+
+async def test_every_change_of_a_rollup_row_takes_a_higher_seq_from_one_sequence(
+    store: Store, admin: asyncpg.Connection, schema: str
+) -> None:
+    async def write_and_read_seqs(
+        *results: CheckResult,
+    ) -> tuple[dict[tuple[str, float], int], dict[tuple[str, float], int]]:
+        await store.write_results(list(results))
+        minute = await rollup_seqs(admin, schema, "rollup_minute")
+        hour = await rollup_seqs(admin, schema, "rollup_hour")
+        return minute, hour
+
+    minute_1, hour_1 = await write_and_read_seqs(result("api", 10.0))
+    minute_2, hour_2 = await write_and_read_seqs(
+        result("api", 20.0), result("web", 20.0)
+    )
+    minute_3, hour_3 = await write_and_read_seqs(result("api", 70.0))
+    minute_4, hour_4 = await write_and_read_seqs(result("api", 70.0))
+
+    api = ("api", 0.0)
+    # Two sequences would both start at 1.
+    assert minute_1[api] != hour_1[api]
+    first = max(minute_1[api], hour_1[api])
+    assert minute_2[api] > first
+    assert hour_2[api] > first
+    assert minute_2[("web", 0.0)] > first
+    # A new minute leaves the row of the minute before as it was.
+    assert minute_3[api] == minute_2[api]
+    assert minute_3[("api", 60.0)] > max(minute_2.values())
+    assert hour_3[api] > hour_2[api]
+    # Writing the same batch again changes no row.
+    assert (minute_4, hour_4) == (minute_3, hour_3)
+
+
+async def test_a_result_written_again_with_other_values_counts_as_first_stored(
+    store: Store,
+) -> None:
+    await store.write_results([result("api", 10.0, latency_ms=5.0)])
+
+    again = [result("api", 10.0, latency_ms=900.0), result("api", 20.0)]
+    assert await store.write_results(again) == 1
+    repeated_in_one_batch = [
+        result("web", 10.0, latency_ms=3.0),
+        result("web", 10.0, latency_ms=700.0, ok=False),
+    ]
+    assert await store.write_results(repeated_in_one_batch) == 1
+
+    api, web = [
+        (await store.rollups(monitor_id, since=0.0, until=3600.0))[0]
+        for monitor_id in ("api", "web")
+    ]
+    stored_web = (await store.results("web"))[0]
+    assert (api.count, api.latency_min, api.latency_max) == (2, 5.0, 12.5)
+    assert (web.count, web.ok) == (1, int(stored_web.ok))
+    assert web.latency_sum == (stored_web.latency_ms if stored_web.ok else 0.0)
+
+
+async def test_writers_sharing_buckets_never_deadlock(url: str) -> None:
+    monitors = [f"m{index:03d}" for index in range(400)]
+    writers = 8
+    rounds = 4
+
+    async with open_store(f"{url}&pool_max={writers}") as opened:
+        for round_ in range(rounds):
+            batches = []
+            for writer in range(writers):
+                chosen = random.Random(round_ * writers + writer).sample(monitors, 300)
+                moment = 60.0 * round_ + writer
+                batches.append([result(monitor, moment) for monitor in chosen])
+            written = await asyncio.gather(*map(opened.write_results, batches))
+            assert written == [300] * writers
+
+        summaries = await opened.rollup_summaries(since=0.0, until=3600.0)
+
+    assert sum(summary.count for summary in summaries) == 300 * writers * rounds
+
+
+async def test_retention_deletes_old_rollups_in_batches_without_counting_them(
+    store: Store, admin: asyncpg.Connection, schema: str
+) -> None:
+    minutes = RETENTION_BATCH + 100
+    old = [result("api", 60.0 * minute) for minute in range(minutes)]
+    await store.write_results([*old, result("api", 10 * DAY)])
+
+    deleted = await store.enforce_retention(1, now=10 * DAY + 60)
+    minutes_left = await rollup_seqs(admin, schema, "rollup_minute")
+    hours_left = await rollup_seqs(admin, schema, "rollup_hour")
+    a_year_on = (HOURLY_ROLLUP_DAYS + 11) * DAY
+    deleted_a_year_on = await store.enforce_retention(1, now=a_year_on)
+
+    assert deleted == len(old)
+    assert list(minutes_left) == [("api", 10 * DAY)]
+    assert len(hours_left) == math.ceil(minutes / 60) + 1
+    assert deleted_a_year_on == 1
+    assert await rollup_seqs(admin, schema, "rollup_minute") == {}
+    assert await rollup_seqs(admin, schema, "rollup_hour") == {}
+
+
+async def test_a_day_of_ten_thousand_monitors_sums_up_in_well_under_a_second(
+    store: Store, admin: asyncpg.Connection, schema: str
+) -> None:
+    # Each monitor passes 58 of 60 checks an hour, 50 of them within 50 ms
+    # (h05) and 8 within 100 ms (h06).
+    await admin.execute(
+        f'INSERT INTO "{schema}".rollup_hour '
+        "(monitor_id, start, count, ok, latency_min, latency_max, latency_sum, "
+        "h05, h06) SELECT 'm' || lpad(monitor::text, 5, '0'), 3600 * hour, "
+        "60, 58, 21, 87 + monitor, 2320, 50, 8 "
+        "FROM generate_series(0, 9999) AS monitor, generate_series(0, 23) AS hour"
+    )
+
+    started = time.perf_counter()
+    summaries = await store.rollup_summaries(since=0.0, until=DAY)
+    elapsed = time.perf_counter() - started
+
+    print(f"summary of {len(summaries)} monitors x 24 hourly rollups: {elapsed:.3f} s")
+    assert len(summaries) == 10_000
+    last = summaries[-1]
+    assert (last.monitor_id, last.count, last.ok) == ("m09999", 1440, 1392)
+    assert (last.latency_min, last.latency_max) == (21.0, 10086.0)
+    assert last.latency_mean == pytest.approx(40.0)
+    assert last.p50 is not None
+    assert 20.0 < last.p50 <= 50.0
+    # Machines are noisy, so the bound is far above the time printed.
+    assert elapsed < 2.0

@@ -21,6 +21,11 @@ Every operation, once started, runs to its end as a task of its own: a
 cancelled caller stops waiting, not the write, and ``close`` waits for what
 is running before it lets the connections go.
 
+Rollups per minute and per hour (see ``store.rollups``) are kept up to date
+by ``write_results`` in the transaction that stores the results, and
+``put_rollups`` stores rollups made elsewhere as they are, for a database
+that holds copies from another store for analytics.
+
 The tag filter reads tags with ``JSON_TABLE``, so the server must be MySQL
 8.0 or MariaDB 10.6 or later.
 """
@@ -32,6 +37,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -64,10 +70,22 @@ from store.base import (
     check_result,
     check_state_change,
     check_text,
+    check_time,
     load_migrations,
     monitor_row,
     retention_cutoffs,
     to_json,
+)
+from store.rollups import (
+    BUCKETS,
+    HISTOGRAM_COLUMNS,
+    LATENCY_BOUNDS_MS,
+    RESOLUTIONS,
+    Rollup,
+    Summary,
+    aggregate,
+    check_resolution,
+    summarise,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,10 +135,11 @@ MAX_ID_BYTES = 255
 """The longest id the schema holds, in bytes of UTF-8 (VARBINARY(255))."""
 
 MAX_IDS_PER_QUERY = 5_000
-"""Monitor ids asked about in one query of ``latest_results``.
+"""Monitor ids, or rollup buckets, asked about in one query.
 
-The server turns an ``IN`` list into index ranges in a memory budget of its
-own; a list far longer could make it give up the index and scan the table.
+The server turns an ``IN`` list or a list of ``OR`` conditions into index
+ranges in a memory budget of its own; a list far longer could make it give
+up the index and scan the table (and, in a write, lock all of it).
 """
 
 OFF_LOOP_ROWS = 1_000
@@ -128,6 +147,14 @@ OFF_LOOP_ROWS = 1_000
 
 Encoding a result takes about ten microseconds, so a batch of this size
 holds the loop for about ten milliseconds at most.
+"""
+
+ROLLUP_TIME_LIMIT = 2.0**1023
+"""Results further than this from 1970, either way, are kept but not rolled up.
+
+The start of a bucket next to the largest double does not fit in one, and
+the server refuses to compute it; half the largest leaves room for the ends
+of any bucket, and no check runs anywhere near either.
 """
 
 RETENTION_BATCH = 5_000
@@ -467,12 +494,39 @@ class MysqlStore(Store):
         return [(monitor_id.decode(), text) for monitor_id, text in rows]
 
     async def write_results(self, results: list[CheckResult]) -> int:
+        """Keep results and roll up the new ones, in one transaction.
+
+        ``INSERT IGNORE`` tells only how many rows were new, not which, so:
+
+        1. When every result was new, the batch's own rollups are added to
+           the stored ones.
+        2. When none was, the rollups stay as they are.
+        3. Otherwise the buckets the batch touches are counted again from
+           the stored results, which now hold each result once.
+        """
         check_list("results", results)
         if not results:
             return 0
-        return await self._write(
-            _INSERT_RESULTS, "results", results, CheckResult, _result_row
+        encode = functools.partial(
+            _ResultWrite.of, results, self._statement_bytes, self._packet_bytes
         )
+
+        async def operation(pool: Any) -> int:
+            write = await _off_loop(encode, len(results))
+            async with pool.acquire() as connection:
+                written = await _retried(
+                    functools.partial(_in_transaction, connection, write.run)
+                )
+            logger.debug(
+                "sent %d results in %d statements to %s, %d new",
+                len(results),
+                len(write.inserts),
+                self._where,
+                written,
+            )
+            return written
+
+        return await self._run(operation)
 
     async def results(
         self,
@@ -496,6 +550,85 @@ class MysqlStore(Store):
         sql += " ORDER BY started_at DESC LIMIT %s"
         parameters.append(check_limit(limit))
         return await _decoded(await self._select(sql, parameters), _result)
+
+    async def rollups(
+        self,
+        monitor_id: str,
+        *,
+        resolution: str = "hour",
+        since: float,
+        until: float,
+        limit: int = 1000,
+    ) -> list[Rollup]:
+        check_resolution(resolution)
+        parameters = (
+            check_text("monitor_id", monitor_id),
+            check_time("since", since),
+            check_time("until", until),
+            check_limit(limit),
+        )
+        rows = await self._select(
+            f"SELECT {_ROLLUP_COLUMNS} FROM {_ROLLUP_TABLES[resolution]} "
+            "WHERE monitor_id = %s AND start >= %s AND start < %s "
+            "ORDER BY start LIMIT %s",
+            parameters,
+        )
+        return await _decoded(rows, _rollup)
+
+    async def rollup_summaries(
+        self,
+        *,
+        since: float,
+        until: float,
+        resolution: str = "hour",
+        monitor_ids: list[str] | None = None,
+    ) -> list[Summary]:
+        """How each monitor did over ``[since, until)``, summed by the server.
+
+        A list of monitors is asked about MAX_IDS_PER_QUERY ids at a time,
+        each id once, and the answers are put back in order of id.
+        """
+        check_resolution(resolution)
+        if monitor_ids is not None:
+            check_list("monitor_ids", monitor_ids, str)
+        # Written as literals, not parameters: the driver would read a % in
+        # an id as a placeholder.
+        sql = _SUMMARIES.format(
+            table=_ROLLUP_TABLES[resolution],
+            since=_double(check_time("since", since)),
+            until=_double(check_time("until", until)),
+        )
+        if monitor_ids is None:
+            return await _decoded(await self._select(sql + _BY_MONITOR), _summary)
+
+        rows: list[tuple[Any, ...]] = []
+        for wanted in _id_lists(monitor_ids, "monitor_ids"):
+            rows += await self._select(
+                f"{sql} AND monitor_id IN ({wanted}){_BY_MONITOR}"
+            )
+        summaries = await _decoded(rows, _summary)
+        summaries.sort(key=lambda summary: summary.monitor_id)
+        return summaries
+
+    async def put_rollups(self, resolution: str, rollups: list[Rollup]) -> None:
+        """Store rollups as given, replacing any with the same monitor and start.
+
+        For rollups copied in from another store: they are absolute values,
+        not additions, so copying a row again leaves it as it was. The rows
+        go as few multi-row statements as ``_statement_bytes`` allows, in one
+        transaction; of two with one monitor and start, the later wins.
+        """
+        check_resolution(resolution)
+        check_list("rollups", rollups)
+        if rollups:
+            await self._write(
+                _INSERT_ROLLUPS[resolution],
+                "rollups",
+                rollups,
+                Rollup,
+                _rollup_row,
+                _REPLACE_ROLLUP,
+            )
 
     async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
         check_list("monitor_ids", monitor_ids, str)
@@ -580,20 +713,19 @@ class MysqlStore(Store):
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
-        Each table loses its old rows one ``DELETE ... LIMIT`` at a time, each
-        committed on its own, until one deletes fewer than a full batch.
+        Minute rollups go at the same cutoff as results, hourly rollups at
+        the later of it and ``HOURLY_ROLLUP_DAYS``; rollups are not counted
+        in the number returned. Each table loses its old rows one ``DELETE
+        ... LIMIT`` at a time, each committed on its own, until one deletes
+        fewer than a full batch.
         """
-        cutoff, _ = retention_cutoffs(days, now)
+        cutoffs = retention_cutoffs(days, now)
 
         deleted = 0
         for table, column in _RETAINED:
-            statement = (
-                f"DELETE FROM {table} WHERE {column} < %s LIMIT {RETENTION_BATCH}"
-            )
-            batch = RETENTION_BATCH
-            while batch == RETENTION_BATCH:
-                batch = await self._change(statement, (cutoff,))
-                deleted += batch
+            deleted += await self._delete_before(table, column, cutoffs.rows)
+        await self._delete_before(_ROLLUP_TABLES["minute"], "start", cutoffs.rows)
+        await self._delete_before(_ROLLUP_TABLES["hour"], "start", cutoffs.hourly)
 
         if deleted:
             logger.info(
@@ -602,6 +734,15 @@ class MysqlStore(Store):
                 days,
                 self._where,
             )
+        return deleted
+
+    async def _delete_before(self, table: str, column: str, cutoff: float) -> int:
+        """Delete a table's rows with ``column`` below ``cutoff``; how many went."""
+        statement = f"DELETE FROM {table} WHERE {column} < %s LIMIT {RETENTION_BATCH}"
+        deleted = batch = await self._change(statement, (cutoff,))
+        while batch == RETENTION_BATCH:
+            batch = await self._change(statement, (cutoff,))
+            deleted += batch
         return deleted
 
     async def _connect(self) -> Any:
@@ -789,13 +930,7 @@ class MysqlStore(Store):
         the end of its range of the (monitor, time) key, then joins that row.
         """
         rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(monitor_ids), MAX_IDS_PER_QUERY):
-            wanted = ", ".join(
-                _text(monitor_id, "monitor_ids", start + offset)
-                for offset, monitor_id in enumerate(
-                    monitor_ids[start : start + MAX_IDS_PER_QUERY]
-                )
-            )
+        for wanted in _id_lists(monitor_ids, "monitor_ids"):
             rows += await self._select(_NEWEST.format(columns=columns, ids=wanted))
         return rows
 
@@ -827,6 +962,13 @@ async def _execute(
         return changed
 
 
+async def _rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    async with connection.cursor() as cursor:
+        await cursor.execute(sql)
+        rows: list[tuple[Any, ...]] = list(await cursor.fetchall())
+        return rows
+
+
 async def _scalar(
     connection: Any, sql: str, parameters: Sequence[object] | None = None
 ) -> Any:
@@ -839,33 +981,52 @@ async def _scalar(
 async def _transaction(connection: Any, statements: list[str]) -> int:
     """Run statements as one transaction; how many rows they changed.
 
-    1. One statement runs alone: the connection commits it by itself.
-    2. Several run between BEGIN and COMMIT, and are rolled back together
-       when one fails.
-    3. When the server ends the transaction as a deadlock's victim, run it
-       again, up to DEADLOCK_ATTEMPTS times.
+    One statement runs alone: the connection commits it by itself. Several
+    run between BEGIN and COMMIT. Either way a deadlock's victim runs again.
     """
-    attempt = 1
+    if len(statements) == 1:
+        return await _retried(functools.partial(_execute, connection, statements[0]))
+
+    async def every(connection: Any) -> int:
+        changed = 0
+        for statement in statements:
+            changed += await _execute(connection, statement)
+        return changed
+
+    return await _retried(functools.partial(_in_transaction, connection, every))
+
+
+async def _in_transaction(connection: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work`` on the connection between BEGIN and COMMIT.
+
+    When it fails, everything it did is rolled back together.
+    """
+    await connection.begin()
+    try:
+        outcome = await work(connection)
+        await connection.commit()
+    except BaseException:
+        with contextlib.suppress(pymysql.err.Error):
+            await connection.rollback()
+        raise
+    return outcome
+
+
+async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a write, again when the server ends it as a deadlock's victim.
+
+    InnoDB rolls the victim back whole, so the write starts over from its
+    first statement, up to DEADLOCK_ATTEMPTS times in all.
+    """
+    number = 1
     while True:
         try:
-            if len(statements) == 1:
-                return await _execute(connection, statements[0])
-            await connection.begin()
-            try:
-                changed = 0
-                for statement in statements:
-                    changed += await _execute(connection, statement)
-                await connection.commit()
-            except BaseException:
-                with contextlib.suppress(pymysql.err.Error):
-                    await connection.rollback()
-                raise
-            return changed
+            return await attempt()
         except pymysql.err.OperationalError as exc:
-            if exc.args[0] != _DEADLOCK or attempt >= DEADLOCK_ATTEMPTS:
+            if exc.args[0] != _DEADLOCK or number >= DEADLOCK_ATTEMPTS:
                 raise
-            logger.warning("deadlock on attempt %d; running the write again", attempt)
-            attempt += 1
+            logger.warning("deadlock on attempt %d; running the write again", number)
+            number += 1
 
 
 def _store_error(exc: BaseException, doing: str) -> StoreError:
@@ -896,32 +1057,45 @@ async def _decoded(
 
 
 def _batched(
-    head: str, rows: list[str], tail: str, *, target: int, most: int, name: str
+    head: str,
+    rows: list[str],
+    tail: str,
+    *,
+    target: int,
+    most: int,
+    name: str,
+    separator: str = ",",
+    order: Sequence[int] | None = None,
 ) -> list[str]:
     """The rows as statements of ``target`` bytes at most.
 
     A row too long to share a statement goes alone. One too long for the
-    server's packet limit (``most``) even alone is refused before anything
-    is sent: the server would drop the connection over it.
+    server's packet limit (``most``) even alone is refused, by its index in
+    ``rows``, before anything is sent: the server would drop the connection
+    over it. The rows of a statement are joined by ``separator``: a comma
+    between the rows of an INSERT, ``OR`` between conditions. ``order``
+    gives the indexes of the rows in the order to send them, when that is
+    not theirs.
     """
     statements: list[str] = []
     chunk: list[str] = []
     fixed = len(head) + len(tail)
     size = fixed
-    for index, row in enumerate(rows):
-        length = (len(row) if row.isascii() else len(row.encode())) + 1
+    for index in range(len(rows)) if order is None else order:
+        row = rows[index]
+        length = (len(row) if row.isascii() else len(row.encode())) + len(separator)
         if fixed + length > most:
             raise ValueError(
                 f"{name}[{index}]: takes {length} bytes as SQL, more than the "
                 f"{most} the server takes in one statement"
             )
         if chunk and size + length > target:
-            statements.append(head + ",".join(chunk) + tail)
+            statements.append(head + separator.join(chunk) + tail)
             chunk, size = [], fixed
         chunk.append(row)
         size += length
     if chunk:
-        statements.append(head + ",".join(chunk) + tail)
+        statements.append(head + separator.join(chunk) + tail)
     return statements
 
 
@@ -959,6 +1133,20 @@ def _id(value: object, place: str, what: str) -> str:
             f"{_place(place, what)}: must be at most {MAX_ID_BYTES} bytes of UTF-8"
         )
     return literal
+
+
+def _id_lists(ids: list[str], name: str) -> list[str]:
+    """The ids as quoted ``IN`` lists of MAX_IDS_PER_QUERY at most, each id once.
+
+    An id that is not UTF-8 text is refused by its place in ``ids``.
+    """
+    literals = list(
+        dict.fromkeys(_text(value, name, index) for index, value in enumerate(ids))
+    )
+    return [
+        ", ".join(literals[first : first + MAX_IDS_PER_QUERY])
+        for first in range(0, len(literals), MAX_IDS_PER_QUERY)
+    ]
 
 
 def _place(place: str, what: str | int) -> str:
@@ -1083,6 +1271,252 @@ _CREATE_VERSION_TABLE = f"""
 
 _RETAINED = (("results", "started_at"), ("state_changes", "at"), ("events", "at"))
 
+_ROLLUP_TABLES = {resolution: f"rollup_{resolution}" for resolution in RESOLUTIONS}
+
+_ROLLUP_COLUMNS = (
+    "monitor_id, start, count, ok, latency_min, latency_max, latency_sum, "
+    + ", ".join(HISTOGRAM_COLUMNS)
+)
+
+_INSERT_ROLLUPS = {
+    resolution: f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) VALUES "
+    for resolution, table in _ROLLUP_TABLES.items()
+}
+
+# The rollups of new results add to the stored ones. LEAST and GREATEST are
+# NULL when either side is, as in a bucket without a passing check yet; then
+# the side that has a latency is kept.
+_ADD_ROLLUP = " ON DUPLICATE KEY UPDATE " + ", ".join(
+    [
+        *(
+            f"{column} = {column} + VALUES({column})"
+            for column in ("count", "ok", "latency_sum", *HISTOGRAM_COLUMNS)
+        ),
+        "latency_min = COALESCE(LEAST(latency_min, VALUES(latency_min)), "
+        "latency_min, VALUES(latency_min))",
+        "latency_max = COALESCE(GREATEST(latency_max, VALUES(latency_max)), "
+        "latency_max, VALUES(latency_max))",
+    ]
+)
+
+_REPLACE_ROLLUP = " ON DUPLICATE KEY UPDATE " + ", ".join(
+    f"{column} = VALUES({column})" for column in _ROLLUP_COLUMNS.split(", ")[2:]
+)
+
+# A passing check's histogram bucket is the number of bounds its latency is
+# above (one equal to a bound counts in that bound's bucket); a failing
+# check's is -1, no bucket.
+_BUCKET = "IF(ok, {}, -1)".format(
+    " + ".join(f"(latency_ms > {_double(bound)})" for bound in LATENCY_BOUNDS_MS)
+)
+
+
+def _bucket_start(span: int) -> str:
+    """SQL for the start of the bucket of ``span`` seconds a result is in.
+
+    The server computes it to the same double as ``store.rollups.
+    bucket_start``. The factor is written as a double: MariaDB gives
+    ``FLOOR`` of a double at most 17 digits, which a temporary table, as
+    for GROUP BY, keeps, and any start beyond 1e17 would come out as 1e17.
+    """
+    return f"FLOOR(started_at / {span}) * {span}e0"
+
+
+def _sums_query(span: int) -> tuple[str, str]:
+    """The head and tail of a query that sums stored results into rollups.
+
+    Conditions on monitor and time go in between, joined by ``OR``; the
+    rows come back in the columns of a rollup table, one per bucket, whole
+    numbers as DECIMAL.
+    """
+    bucket = _bucket_start(span)
+    histogram = ", ".join(f"SUM(bucket = {index})" for index in range(BUCKETS))
+    head = (
+        f"SELECT monitor_id, {bucket}, COUNT(*), SUM(ok), "
+        "MIN(IF(ok, latency_ms, NULL)), MAX(IF(ok, latency_ms, NULL)), "
+        f"SUM(IF(ok, latency_ms, 0)), {histogram} "
+        f"FROM (SELECT monitor_id, started_at, ok, latency_ms, {_BUCKET} AS bucket "
+        "FROM results WHERE "
+    )
+    return head, f") AS checks GROUP BY monitor_id, {bucket}"
+
+
+_SUMS = {resolution: _sums_query(span) for resolution, span in RESOLUTIONS.items()}
+
+# Makes the rollup rows it names that are missing and leaves the others as
+# they are, holding each row's lock either way.
+_HOLD_ROLLUP = " ON DUPLICATE KEY UPDATE count = count"
+
+# The sums of a monitor's rollups, in the columns of one rollup.
+_SUMMARIES = (
+    "SELECT monitor_id, MIN(start), SUM(count), SUM(ok), MIN(latency_min), "
+    "MAX(latency_max), SUM(latency_sum), "
+    + ", ".join(f"SUM({column})" for column in HISTOGRAM_COLUMNS)
+    + " FROM {table} WHERE start >= {since} AND start < {until}"
+)
+
+_BY_MONITOR = " GROUP BY monitor_id ORDER BY monitor_id"
+
+_ROUNDING_STEPS = 4
+"""Floats a bucket's recount reaches past each of its ends.
+
+A time within a rounding error of a bucket's end can divide into the
+neighbouring bucket; the bucket's times are within two floats of its ends.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _ResultWrite:
+    """A batch of results as statements, with the rollups that go with them.
+
+    Every transaction that writes results takes its locks in one order, so
+    that concurrent writes seldom deadlock: first the results, in key
+    order, then the rollups, in key order. No write reads results with
+    locks, which would take a result's lock after a rollup's.
+    """
+
+    size: int
+    inserts: list[str]
+    """The ``INSERT IGNORE`` statements of the results, rows in key order."""
+    keys: dict[str, list[tuple[str, float]]]
+    """The buckets the batch touches, by resolution, in key order."""
+    additions: list[str]
+    """Statements adding the batch's rollups, for when every result is new."""
+    target: int
+    most: int
+
+    @classmethod
+    def of(cls, results: list[CheckResult], target: int, most: int) -> _ResultWrite:
+        """Check and encode a batch; a bad result raises before anything is sent."""
+        rows = _rows_of("results", results, CheckResult, _result_row)
+        inserts = _batched(
+            _INSERT_RESULTS,
+            rows,
+            "",
+            target=target,
+            most=most,
+            name="results",
+            order=sorted(range(len(rows)), key=lambda i: _result_key(results[i])),
+        )
+
+        rolled = [r for r in results if abs(r.started_at) < ROLLUP_TIME_LIMIT]
+        keys: dict[str, list[tuple[str, float]]] = {}
+        additions: list[str] = []
+        for resolution, span in RESOLUTIONS.items():
+            rollups = sorted(aggregate(rolled, span), key=_rollup_key)
+            keys[resolution] = [_rollup_key(rollup) for rollup in rollups]
+            additions += _rollup_statements(
+                resolution, rollups, _ADD_ROLLUP, target, most
+            )
+        return cls(len(results), inserts, keys, additions, target, most)
+
+    async def run(self, connection: Any) -> int:
+        """Send the batch inside a transaction; how many results were new."""
+        written = 0
+        for statement in self.inserts:
+            written += await _execute(connection, statement)
+
+        if written == self.size:
+            for statement in self.additions:
+                await _execute(connection, statement)
+        elif written:
+            await self._recount(connection)
+        return written
+
+    async def _recount(self, connection: Any) -> None:
+        """Count each bucket the batch touches again, from the stored results.
+
+        1. Lock each touched rollup row, making the missing ones: a write
+           that changed one before has committed by now, and one that
+           changes one later waits for this transaction.
+        2. Sum the buckets' results with plain reads. The first plain read
+           of a transaction fixes what all its reads see, so they see every
+           result committed before step 1 ended, and this batch's own.
+        3. Replace each touched rollup by its sum. A bucket whose results
+           retention deleted meanwhile is left counting none.
+        """
+        for resolution, keys in self.keys.items():
+            empty = [Rollup(monitor_id, start) for monitor_id, start in keys]
+            statements = _rollup_statements(
+                resolution, empty, _HOLD_ROLLUP, self.target, self.most
+            )
+            for statement in statements:
+                await _execute(connection, statement)
+
+        counted: dict[str, list[Rollup]] = {}
+        for resolution, keys in self.keys.items():
+            found: dict[tuple[str, float], Rollup] = {}
+            for statement in self._sums(resolution, keys):
+                for row in await _rows(connection, statement):
+                    rollup = _summed_rollup(row)
+                    found[_rollup_key(rollup)] = rollup
+            counted[resolution] = [found.get(key) or Rollup(*key) for key in keys]
+
+        for resolution, rollups in counted.items():
+            statements = _rollup_statements(
+                resolution, rollups, _REPLACE_ROLLUP, self.target, self.most
+            )
+            for statement in statements:
+                await _execute(connection, statement)
+
+    def _sums(self, resolution: str, keys: list[tuple[str, float]]) -> list[str]:
+        """Queries summing the results of these buckets, a rollup row each."""
+        span = RESOLUTIONS[resolution]
+        head, tail = _SUMS[resolution]
+        conditions = [_bucket_condition(*key, span) for key in keys]
+        queries: list[str] = []
+        for first in range(0, len(conditions), MAX_IDS_PER_QUERY):
+            queries += _batched(
+                head,
+                conditions[first : first + MAX_IDS_PER_QUERY],
+                tail,
+                target=self.target,
+                most=self.most,
+                name="results",
+                separator=" OR ",
+            )
+        return queries
+
+
+def _rollup_statements(
+    resolution: str, rollups: list[Rollup], tail: str, target: int, most: int
+) -> list[str]:
+    """Rollups of sound fields as INSERT statements that end with ``tail``."""
+    rows = [_rollup_literal(rollup) for rollup in rollups]
+    return _batched(
+        _INSERT_ROLLUPS[resolution],
+        rows,
+        tail,
+        target=target,
+        most=most,
+        name="rollups",
+    )
+
+
+def _bucket_condition(monitor_id: str, start: float, span: int) -> str:
+    """SQL true for the results of one monitor's bucket, found by index range.
+
+    The range reaches a few floats past each end of ``[start, start +
+    span)`` and the bucket's own expression picks its results from it.
+    """
+    low, high = start, start + span
+    for _ in range(_ROUNDING_STEPS):
+        low = math.nextafter(low, -math.inf)
+        high = math.nextafter(high, math.inf)
+    return (
+        f"(monitor_id = {_quoted(monitor_id)} AND started_at >= {_double(low)} "
+        f"AND started_at < {_double(high)} "
+        f"AND {_bucket_start(span)} = {_double(start)})"
+    )
+
+
+def _result_key(result: CheckResult) -> tuple[str, float]:
+    return result.monitor_id, result.started_at
+
+
+def _rollup_key(rollup: Rollup) -> tuple[str, float]:
+    return rollup.monitor_id, rollup.start
+
 
 def _rows_of(
     name: str, items: list[Any], kind: type, row: Callable[[Any, str], str]
@@ -1127,6 +1561,45 @@ def _result_row(result: CheckResult, place: str) -> str:
         f"{_double(result.lateness_ms)},"
         f"{_json(result.phases, place, 'phases')},"
         f"{_json(result.details, place, 'details')})"
+    )
+
+
+def _rollup_row(rollup: Rollup, place: str) -> str:
+    """A rollup given by a caller as the text of a row, once each field is checked."""
+    histogram = rollup.histogram
+    if not isinstance(histogram, list | tuple) or len(histogram) != BUCKETS:
+        raise ValueError(f"{place}.histogram: must be a list of {BUCKETS} counts")
+    _id(rollup.monitor_id, place, "monitor_id")
+    checked = Rollup(
+        rollup.monitor_id,
+        check_time(f"{place}.start", rollup.start),
+        _count(rollup.count, place, "count"),
+        _count(rollup.ok, place, "ok"),
+        check_optional_time(f"{place}.latency_min", rollup.latency_min),
+        check_optional_time(f"{place}.latency_max", rollup.latency_max),
+        check_time(f"{place}.latency_sum", rollup.latency_sum),
+        [
+            _count(count, place, f"histogram[{index}]")
+            for index, count in enumerate(histogram)
+        ],
+    )
+    return _rollup_literal(checked)
+
+
+def _count(value: object, place: str, what: str) -> int:
+    """A whole number that fits the INT column, as a plain int."""
+    return int(_whole(value, place, what))
+
+
+def _rollup_literal(rollup: Rollup) -> str:
+    """A rollup of plain ints and finite floats as the text of one row."""
+    low, high = rollup.latency_min, rollup.latency_max
+    return (
+        f"({_quoted(rollup.monitor_id)},{_double(rollup.start)},"
+        f"{rollup.count},{rollup.ok},"
+        f"{'NULL' if low is None else _double(low)},"
+        f"{'NULL' if high is None else _double(high)},"
+        f"{_double(rollup.latency_sum)},{','.join(map(str, rollup.histogram))})"
     )
 
 
@@ -1203,6 +1676,39 @@ def _event(row: tuple[Any, ...]) -> Event:
     event_id, at, kind, monitor_id, data = row
     monitor = None if monitor_id is None else monitor_id.decode()
     return Event(event_id.decode(), at, kind, monitor, json.loads(data))
+
+
+def _rollup(row: tuple[Any, ...]) -> Rollup:
+    monitor_id, start, count, ok, low, high, total, *histogram = row
+    return Rollup(monitor_id.decode(), start, count, ok, low, high, total, histogram)
+
+
+def _summed_rollup(row: tuple[Any, ...]) -> Rollup:
+    """A rollup the server summed; it gives sums of whole numbers as DECIMAL."""
+    monitor_id, start, count, ok, low, high, total, *histogram = row
+    return Rollup(
+        monitor_id.decode(),
+        start,
+        int(count),
+        int(ok),
+        low,
+        high,
+        total,
+        [int(value) for value in histogram],
+    )
+
+
+def _summary(row: tuple[Any, ...]) -> Summary:
+    total = _summed_rollup(row)
+    return summarise(
+        total.monitor_id,
+        total.count,
+        total.ok,
+        total.latency_min,
+        total.latency_max,
+        total.latency_sum,
+        total.histogram,
+    )
 
 
 def _reason(value: str | None) -> Reason | None:

@@ -14,6 +14,7 @@ import random
 import re
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from store.mysql import (
     MIGRATION_LOCK,
     POOL_MAX,
     POOL_MIN,
+    ROLLUP_TIME_LIMIT,
     VERSION_TABLE,
     ConnectionSettings,
     MysqlStore,
@@ -39,8 +41,16 @@ from store.mysql import (
     parse_url,
     split_statements,
 )
+from store.rollups import (
+    BUCKETS,
+    LATENCY_BOUNDS_MS,
+    RESOLUTIONS,
+    Rollup,
+    aggregate,
+    bucket_of,
+)
 from tests.store_backends import mysql_url
-from tests.store_samples import result
+from tests.store_samples import failed, result
 
 PASSWORD = "S3cret-Pa55word"
 
@@ -55,6 +65,12 @@ async def url(tmp_path: Path) -> AsyncIterator[str]:
 @pytest.fixture
 async def store(url: str) -> AsyncIterator[Store]:
     async with open_store(url) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def mysql_store(url: str) -> AsyncIterator[MysqlStore]:
+    async with MysqlStore(url) as opened:
         yield opened
 
 
@@ -92,7 +108,7 @@ async def inserts_so_far(connection: Any) -> int:
     return int(count)
 
 
-async def test_a_batch_of_thousands_goes_in_as_one_statement_and_again_adds_nothing(
+async def test_a_batch_of_thousands_is_one_statement_a_table_and_again_adds_nothing(
     store: Store, url: str
 ) -> None:
     batch = [result(f"m{index % 100}", 1000.0 + index) for index in range(5000)]
@@ -104,9 +120,16 @@ async def test_a_batch_of_thousands_goes_in_as_one_statement_and_again_adds_noth
         assert await store.write_results(batch) == 0
         second = await inserts_so_far(connection)
         stored = await query(connection, "SELECT COUNT(*) FROM results")
+        rolled = await query(
+            connection,
+            "SELECT (SELECT SUM(count) FROM rollup_minute), "
+            "(SELECT SUM(count) FROM rollup_hour)",
+        )
 
-    assert (first - before, second - first) == (1, 1)
+    # Results, minute rollups and hourly rollups; the second time, results only.
+    assert (first - before, second - first) == (3, 1)
     assert stored == [(5000,)]
+    assert rolled == [(5000, 5000)]
 
 
 async def test_a_batch_longer_than_a_statement_is_split_and_lands_whole(
@@ -121,7 +144,8 @@ async def test_a_batch_longer_than_a_statement_is_split_and_lands_whole(
         assert await store.write_results(batch) == 2000
         sent = await inserts_so_far(connection) - before
 
-    assert sent == 2
+    # Two of results, and one of rollups for each table.
+    assert sent == 2 + 2
     assert len(await store.results("api", limit=5000)) == 2000
 
 
@@ -301,12 +325,13 @@ async def test_open_applies_the_migrations_and_records_each_version(url: str) ->
     async with MysqlStore(url, progress=lambda *step: steps.append(step)):
         pass
 
-    assert steps == [(1, known, "initial")]
+    assert steps == [(1, known, "initial"), (2, known, "rollups")]
     async with connected(url) as connection:
         recorded = await query(
-            connection, f"SELECT version, description FROM {VERSION_TABLE}"
+            connection,
+            f"SELECT version, description FROM {VERSION_TABLE} ORDER BY version",
         )
-    assert recorded == [(1, "initial")]
+    assert recorded == [(1, "initial"), (2, "rollups")]
 
 
 async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(
@@ -342,7 +367,8 @@ async def test_two_stores_opening_at_once_migrate_only_once(url: str) -> None:
     await asyncio.gather(*(opened.open() for opened in stores))
     await asyncio.gather(*(opened.close() for opened in stores))
 
-    assert steps == [(1, len(packaged_migrations()), "initial")]
+    known = len(packaged_migrations())
+    assert steps == [(1, known, "initial"), (2, known, "rollups")]
     async with connected(url) as connection:
         assert await query(connection, f"SELECT COUNT(*) FROM {VERSION_TABLE}") == [
             (len(packaged_migrations()),)
@@ -601,3 +627,233 @@ async def test_cancelling_close_still_finishes_the_writes_and_closes(
     assert await write == 10
     with pytest.raises(StoreClosedError):
         store.schema_version()
+
+
+def made(
+    monitor_id: str, start: float, count: int, ok: int, latency_ms: float
+) -> Rollup:
+    """A rollup of ``count`` checks, ``ok`` of them passing in ``latency_ms``."""
+    histogram = [0] * BUCKETS
+    histogram[bucket_of(latency_ms)] = ok
+    latency = latency_ms if ok else None
+    return Rollup(
+        monitor_id, start, count, ok, latency, latency, latency_ms * ok, histogram
+    )
+
+
+@pytest.mark.parametrize("resolution", ["minute", "hour"])
+async def test_put_rollups_replace_rows_by_monitor_and_start_and_summaries_read_them(
+    mysql_store: MysqlStore, resolution: str
+) -> None:
+    span = RESOLUTIONS[resolution]
+    first = [
+        made("api", 0.0, 10, 10, 100.0),
+        made("api", span, 10, 5, 200.0),
+        made("web", 0.0, 1, 0, 0.0),
+    ]
+    replacing = [made("api", span, 20, 20, 50.0), made("web", 0.0, 4, 4, 3.0)]
+
+    await mysql_store.put_rollups(resolution, first)
+    await mysql_store.put_rollups(resolution, [made("web", 0.0, 9, 9, 9.0)])
+    await mysql_store.put_rollups(resolution, replacing)
+    await mysql_store.put_rollups(resolution, replacing)
+
+    stored = await mysql_store.rollups(
+        "api", resolution=resolution, since=0.0, until=10.0 * span
+    )
+    summaries = await mysql_store.rollup_summaries(
+        since=0.0, until=10.0 * span, resolution=resolution
+    )
+    other = "hour" if resolution == "minute" else "minute"
+    assert stored == [first[0], replacing[0]]
+    api, web = summaries
+    assert (api.monitor_id, api.count, api.ok) == ("api", 30, 30)
+    assert (api.latency_min, api.latency_max) == (50.0, 100.0)
+    assert api.latency_mean == pytest.approx(2000.0 / 30)
+    assert (web.monitor_id, web.count, web.uptime, web.p50) == ("web", 4, 1.0, 3.5)
+    assert (
+        await mysql_store.rollup_summaries(
+            since=0.0, until=10.0 * span, resolution=other
+        )
+        == []
+    )
+
+
+async def test_of_two_put_rollups_with_one_monitor_and_start_the_later_wins(
+    mysql_store: MysqlStore,
+) -> None:
+    later = made("api", 0.0, 2, 1, 7.0)
+
+    await mysql_store.put_rollups("hour", [made("api", 0.0, 5, 5, 1.0), later])
+
+    assert await mysql_store.rollups("api", since=0.0, until=1.0) == [later]
+
+
+@pytest.mark.parametrize(
+    ("rollup", "message"),
+    [
+        (Rollup("x" * (MAX_ID_BYTES + 1), 0.0), "rollups[1].monitor_id: must be at"),
+        (Rollup("api", math.nan), "rollups[1].start: must be a finite number"),
+        (
+            Rollup("api", 0.0, count=1.5),  # type: ignore[arg-type]
+            "rollups[1].count: must be a whole number",
+        ),
+        (Rollup("api", 0.0, ok=2**31), "rollups[1].ok: must be a whole number"),
+        (
+            Rollup("api", 0.0, latency_min=math.inf),
+            "rollups[1].latency_min: must be a finite number",
+        ),
+        (
+            Rollup("api", 0.0, latency_sum="1"),  # type: ignore[arg-type]
+            "rollups[1].latency_sum: must be a number",
+        ),
+        (
+            Rollup("api", 0.0, histogram=[0] * (BUCKETS - 1)),
+            f"rollups[1].histogram: must be a list of {BUCKETS} counts",
+        ),
+        (
+            Rollup("api", 0.0, histogram=[0] * (BUCKETS - 1) + [-(2**40)]),
+            f"rollups[1].histogram[{BUCKETS - 1}]: must be a whole number",
+        ),
+    ],
+)
+async def test_rollups_the_columns_cannot_hold_are_refused_before_writing(
+    mysql_store: MysqlStore, rollup: Rollup, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await mysql_store.put_rollups("hour", [made("api", 0.0, 1, 1, 1.0), rollup])
+
+    assert await mysql_store.rollups("api", since=0.0, until=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("resolution", "rollups", "message"),
+    [
+        ("day", [], "resolution: must be one of minute, hour"),
+        ("hour", (made("api", 0.0, 1, 1, 1.0),), "rollups: must be a list"),
+        ("hour", [result("api")], "rollups[0]: must be a Rollup"),
+    ],
+)
+async def test_put_rollups_takes_a_resolution_and_a_list_of_rollups(
+    mysql_store: MysqlStore, resolution: str, rollups: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await mysql_store.put_rollups(resolution, rollups)
+
+
+def rolled_up(results: list[CheckResult], monitor_id: str, span: int) -> list[Rollup]:
+    """What the rollups of one monitor should be, oldest first."""
+    mine = [r for r in results if r.monitor_id == monitor_id]
+    return sorted(aggregate(mine, span), key=lambda rollup: rollup.start)
+
+
+async def all_rollups(store: Store, monitor_id: str, resolution: str) -> list[Rollup]:
+    return await store.rollups(
+        monitor_id,
+        resolution=resolution,
+        since=-sys.float_info.max,
+        until=sys.float_info.max,
+        limit=10_000,
+    )
+
+
+@pytest.mark.parametrize(
+    "leftovers",
+    [
+        # As a database from before rollups: no tables, version 1.
+        ["DROP TABLE rollup_minute, rollup_hour"],
+        # As an open cut short inside the step: tables made, rows wrong.
+        [
+            "UPDATE rollup_minute SET count = count + 7, h03 = 0",
+            "DELETE FROM rollup_hour",
+        ],
+    ],
+    ids=["before the step", "cut short"],
+)
+async def test_the_rollup_migration_rolls_up_the_results_stored_before_it(
+    url: str, leftovers: list[str]
+) -> None:
+    # On and just above every bound of the histogram; halves, so that sums
+    # come out the same in any order.
+    latencies = [0.0, *LATENCY_BOUNDS_MS, *(b + 0.5 for b in LATENCY_BOUNDS_MS)]
+    rolled = [
+        *(
+            result("api", 30.0 * step, latency_ms=latencies[step % len(latencies)])
+            for step in range(300)
+        ),
+        *(failed("api", 30.0 * step + 1) for step in range(0, 300, 11)),
+        result("web", 7200.5, latency_ms=0.5),
+        result("web", -ROLLUP_TIME_LIMIT / 2),
+    ]
+    beyond = [result("far", ROLLUP_TIME_LIMIT), result("far", sys.float_info.max)]
+    async with open_store(url) as first:
+        await first.write_results(rolled + beyond)
+    async with connected(url) as connection:
+        for statement in leftovers:
+            await query(connection, statement)
+        await query(connection, f"DELETE FROM {VERSION_TABLE} WHERE version = 2")
+
+    async with open_store(url) as reopened:
+        found = {
+            (monitor_id, resolution): await all_rollups(
+                reopened, monitor_id, resolution
+            )
+            for monitor_id in ("api", "web", "far")
+            for resolution in RESOLUTIONS
+        }
+        assert reopened.schema_version() == 2
+        assert len(await reopened.results("far")) == len(beyond)
+
+    assert found == {
+        (monitor_id, resolution): rolled_up(rolled, monitor_id, span)
+        for monitor_id in ("api", "web", "far")
+        for resolution, span in RESOLUTIONS.items()
+    }
+
+
+async def test_overlapping_batches_written_at_once_count_each_result_once(
+    store: Store,
+) -> None:
+    generator = random.Random(7)
+    every = [
+        result(
+            f"m{index % 3}",
+            20.0 * index + generator.random(),
+            ok=index % 5 != 0,
+            latency_ms=float(generator.randrange(1, 3000)),
+        )
+        for index in range(600)
+    ]
+    batches = [generator.sample(every, 150) for _ in range(12)] + [every]
+
+    await asyncio.gather(*(store.write_results(batch) for batch in batches))
+
+    for monitor_id in ("m0", "m1", "m2"):
+        for resolution, span in RESOLUTIONS.items():
+            assert await all_rollups(store, monitor_id, resolution) == rolled_up(
+                every, monitor_id, span
+            )
+
+
+async def test_a_batch_partly_stored_before_is_counted_again_exactly_at_any_time(
+    store: Store,
+) -> None:
+    generator = random.Random(5)
+    times = [any_double(generator) for _ in range(300)]
+    edges = [60.0 * 9973 * step for step in range(1, 40)]
+    times += [
+        math.nextafter(edge, direction) for edge in edges for direction in (0, 1e9)
+    ]
+    every = [
+        result("api", at, latency_ms=float(generator.randrange(0, 70_000)))
+        for at in times
+        if abs(at) < ROLLUP_TIME_LIMIT
+    ]
+
+    await store.write_results(every[::2])
+    await store.write_results(every)
+
+    for resolution, span in RESOLUTIONS.items():
+        assert await all_rollups(store, "api", resolution) == rolled_up(
+            every, "api", span
+        )

@@ -14,11 +14,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import pytest
 
 from actors.placement import owner
 from actors.runtime import RayPlatform, Settings
+from tests.store_backends import POSTGRESQL, postgresql_url
+from tests.tcp_proxy import TcpProxy
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
 
@@ -227,3 +231,71 @@ async def _drained(platform: RayPlatform) -> list[dict[str, Any]] | None:
     if all(s["in_flight"] == 0 and s["undelivered"] == 0 for s in shards):
         return shards
     return None
+
+
+async def test_a_store_cut_off_mid_stream_loses_no_result_and_keeps_each_once(
+    ray_session: None, tmp_path: Path, target: TcpTarget
+) -> None:
+    async with postgresql_url(tmp_path) as url:
+        schema = parse_qs(urlsplit(url).query)["schema"][0]
+        with TcpProxy(("127.0.0.1", 5432)) as proxy:
+            proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+            settings = Settings(data_dir=tmp_path, shards=2, store_url=proxied)
+            platform = await RayPlatform.start(settings)
+            try:
+                produced, spooled = await _cut_and_restore(
+                    platform, proxy, target, schema
+                )
+            finally:
+                await platform.close()
+        counts = await _counted(schema)
+
+    assert spooled > 0
+    assert counts == (produced, produced)
+
+
+async def _cut_and_restore(
+    platform: RayPlatform, proxy: TcpProxy, target: TcpTarget, schema: str
+) -> tuple[int, int]:
+    """Run monitors, cut the store's connections for a while, bring them back.
+
+    Returns the results the shards produced and the most the spool held.
+    """
+    monitors = tcp_monitors("spooled", 20, target.address)
+    await platform.apply_monitors(monitors)
+    await eventually(lambda: _stored_some(schema))
+
+    proxy.cut()
+    await asyncio.sleep(3)
+    spooled = (await platform.storage_stats())["spool"]["records"]
+    proxy.restore()
+
+    async def written_back() -> bool:
+        spool = (await platform.storage_stats())["spool"]
+        return bool(spool["records"] == 0)
+
+    await eventually(written_back, within=30, every=0.2)
+    for definition in monitors:
+        await platform.pause_monitor(definition["id"])
+    shards = await eventually(lambda: _drained(platform), within=30)
+    await eventually(written_back, within=30, every=0.2)
+    produced = sum(shard["checks_done"] for shard in shards)
+    return produced, spooled
+
+
+async def _stored_some(schema: str) -> bool:
+    return (await _counted(schema))[0] > 0
+
+
+async def _counted(schema: str) -> tuple[int, int]:
+    """Results stored, and distinct (monitor, time) keys among them."""
+    connection = await asyncpg.connect(POSTGRESQL)
+    try:
+        row = await connection.fetchrow(
+            f"SELECT count(*), count(DISTINCT (monitor_id, started_at)) "
+            f"FROM {schema}.results"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return int(row[0]), int(row[1])

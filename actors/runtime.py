@@ -91,13 +91,15 @@ def shard_placement(index: int, nodes: list[str]) -> dict[str, Any]:
     """Ray options that put shard ``index`` on a node of its own where possible.
 
     Shards go round the nodes in turn, so a cluster of N nodes runs its
-    shards N ways. The affinity is soft: a shard whose node is gone is
-    restarted wherever Ray finds room.
+    shards N ways. The affinity is strict: a soft one lets Ray place a shard
+    elsewhere whenever its node looks busy, which on a loaded cluster puts
+    every shard on one node. The price is that a shard whose node is lost
+    is not restarted elsewhere (see the README's limits).
     """
     if len(nodes) < 2:
         return {}
     node = nodes[index % len(nodes)]
-    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
 
 
 async def _call(ref: Awaitable[T]) -> T:

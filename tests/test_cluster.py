@@ -32,7 +32,7 @@ import ray
 import uvloop
 
 from actors.placement import owner
-from actors.runtime import RayPlatform, Settings, init_ray
+from actors.runtime import RayPlatform, Settings, alive_nodes, init_ray
 
 HEAD_IP = "127.0.0.2"
 WORKER_IP = "127.0.0.3"
@@ -279,10 +279,21 @@ async def drive(data_dir: Path) -> dict[str, Any]:
     }
 
 
+def wait_for_nodes(count: int, within: float = 60.0) -> None:
+    """Wait until ``count`` nodes are alive: a node that ``ray start`` has just
+    started can take a moment to register with the head."""
+    deadline = time.monotonic() + within
+    while len(alive_nodes()) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} nodes joined within {within:g}s")
+        time.sleep(0.2)
+
+
 def main(address: str, report: Path) -> None:
     """Join the cluster at ``address`` and write what ``drive`` saw to ``report``."""
     init_ray(address)
     try:
+        wait_for_nodes(2)
         found = uvloop.run(drive(report.parent / "data"))
     finally:
         ray.shutdown()

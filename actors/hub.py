@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 from collections import deque
 from typing import Any
@@ -65,12 +66,15 @@ class EventHub:
                     )
                 except TimeoutError:
                     return self._epoch, self._last, []
+            # Entries are numbered without gaps, so the first one wanted is
+            # found by arithmetic rather than by walking the ring.
+            first = self._entries[0][0] if self._entries else self._last + 1
+            skip = max(0, after + 1 - first)
             found = [
                 (batch if results else None, events)
-                for number, (batch, events) in self._entries
-                if number > after
+                for _, (batch, events) in itertools.islice(self._entries, skip, None)
+                if events or (results and batch is not None)
             ]
-            found = [entry for entry in found if entry[0] is not None or entry[1]]
             return self._epoch, self._last, found
 
     async def last(self) -> tuple[str, int]:

@@ -26,7 +26,7 @@ from actors.alert import AlertActor
 from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
 from actors.platform import ShardNotFound
-from actors.shard import ShardActor, resident_bytes
+from actors.shard import ShardActor, node_address, resident_bytes
 from actors.storage import StorageActor
 from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 
@@ -430,7 +430,7 @@ def _about(actor: object) -> dict[str, Any]:
     """Where an actor runs; called inside the actor's own process."""
     return {
         "kind": type(actor).__name__,
-        "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
+        "node": node_address(),
         "pid": os.getpid(),
         "memory_bytes": resident_bytes(),
     }

@@ -93,6 +93,11 @@ def status_dict(status: MonitorStatus) -> dict[str, Any]:
     }
 
 
+def node_address() -> str:
+    """The address of the Ray node this process runs on."""
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+
 def resident_bytes() -> int:
     """This process's resident memory, from ``/proc`` (0 where there is none)."""
     try:
@@ -133,7 +138,7 @@ class ShardActor:
         self._alert = alert
         self._incarnation = secrets.token_hex(8)
         self._started_at = time.time()
-        self._node = str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+        self._node = node_address()
         self._batcher = ResultBatcher(
             self._deliver, on_pressure=self._pressure, name=f"shard {name}"
         )

@@ -26,7 +26,6 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,7 +33,7 @@ import numpy as np
 
 from bench import report
 from bench.report import step
-from bench.targets import Target, run_benchmark, run_wrk
+from bench.targets import Target, add_target_and_output, run_benchmark, run_wrk
 from engine.model import Monitor, monitor_from_dict
 from engine.result import CheckResult
 from engine.scheduler import Scheduler
@@ -56,13 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=10.0,
         help="measured time of each throughput section (default: 10)",
-    )
-    parser.add_argument(
-        "--target",
-        choices=["auto", "nginx", "builtin"],
-        default="auto",
-        help="what the checks hit: nginx when installed (auto), or the built-in "
-        "uvloop server",
     )
     parser.add_argument(
         "--saturating-monitors",
@@ -95,12 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["http", "aiohttp", "wrk", "tcp", "fleet"],
         help="run only these sections",
     )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=Path("bench/results/engine.json"),
-        help="where to write the figures (default: bench/results/engine.json)",
-    )
+    add_target_and_output(parser, "engine")
 
 
 @dataclass

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -42,15 +39,13 @@ import socketio
 from bench import report
 from bench.processes import cpu_between, tree_cpu, tree_rss_bytes
 from bench.report import step
-from bench.targets import Target, free_port, run_benchmark
+from bench.serving import ServeProcess
+from bench.targets import Target, add_target_and_output, run_benchmark
 from sdk.client import AsyncClient
 
 SUMMARY = "checks through the running platform to a socket.io client"
 
 TARGETS = {"delivery_p99_ms": 500.0}
-
-START_TIMEOUT = 120.0
-STOP_TIMEOUT = 120.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,19 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="shard actors the platform runs (default: 2)",
     )
-    parser.add_argument(
-        "--target",
-        choices=["auto", "nginx", "builtin"],
-        default="auto",
-        help="what the checks hit: nginx when installed (auto), or the built-in "
-        "uvloop server",
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=Path("bench/results/platform.json"),
-        help="where to write the figures (default: bench/results/platform.json)",
-    )
+    add_target_and_output(parser, "platform")
 
 
 @dataclass
@@ -142,52 +125,15 @@ class Platform:
     def __init__(self, shards: int) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="upcast-bench-platform-")
         self.data_dir = Path(self._folder.name)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sdk.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                "--shards",
-                str(shards),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        self.serve = ServeProcess(self.data_dir, shards)
+        self.url = self.serve.url
+        self.process = self.serve.process
 
     def wait_until_serving(self) -> float:
-        """Block until the gateway prints its URL; returns the seconds it took."""
-        began = time.monotonic()
-        stdout = self.process.stdout
-        assert stdout is not None
-        while time.monotonic() - began < START_TIMEOUT:
-            line = stdout.readline()
-            if not line:
-                raise RuntimeError(
-                    f"upcast serve exited with status {self.process.wait()}"
-                )
-            if "Upcast is running at" in line:
-                return time.monotonic() - began
-        raise RuntimeError(f"upcast serve did not start within {START_TIMEOUT:g}s")
+        return self.serve.wait_until_serving()
 
     def stop(self) -> None:
-        """Stop as Ctrl-C does, so pending results are written first."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.communicate(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            raise RuntimeError("upcast serve did not stop within its time") from None
+        self.serve.stop()
 
     def stored(self, window: Window) -> set[tuple[str, float]]:
         """Keys of the results stored from ``window``; read once stopped."""

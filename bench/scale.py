@@ -25,11 +25,9 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,8 @@ from typing import Any
 from bench import report
 from bench.processes import CpuReading, cpu_between, tree_cpu, tree_pss_by_name
 from bench.report import step
-from bench.targets import Target, free_port, run_benchmark
+from bench.serving import ServeProcess
+from bench.targets import Target, add_target_and_output, run_benchmark
 from sdk.client import AsyncClient
 
 SUMMARY = "a million monitors on one machine: load, lateness, memory, reload"
@@ -50,8 +49,6 @@ TARGETS = {
     "reload_seconds": 60.0,
 }
 
-START_TIMEOUT = 300.0
-STOP_TIMEOUT = 300.0
 LOAD_TIMEOUT = 900.0
 POLL = 1.0
 
@@ -98,88 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip restarting the platform to time loading from the store",
     )
-    parser.add_argument(
-        "--target",
-        choices=["auto", "nginx", "builtin"],
-        default="auto",
-        help="what the checks hit: nginx when installed (auto), or the built-in "
-        "uvloop server",
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=Path("bench/results/scale.json"),
-        help="where to write the figures (default: bench/results/scale.json)",
-    )
-
-
-class Serve:
-    """``upcast serve`` in a child process, on a given data folder."""
-
-    def __init__(self, data_dir: Path, shards: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self.began = time.monotonic()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sdk.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--shards",
-                str(shards),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def wait_until_serving(self) -> float:
-        """Block until the gateway prints its URL; returns seconds since start.
-
-        The shards load the stored fleet before the gateway starts, and say
-        how far they are; those lines are echoed as progress.
-        """
-        stdout = self.process.stdout
-        assert stdout is not None
-        while time.monotonic() - self.began < START_TIMEOUT:
-            line = stdout.readline()
-            if not line:
-                raise RuntimeError(
-                    f"upcast serve exited with status {self.process.wait()}"
-                )
-            self.lines.append(line.rstrip())
-            if "loading monitors" in line:
-                step(line.strip().removeprefix("-- "))
-            if "Upcast is running at" in line:
-                threading.Thread(target=self._drain, daemon=True).start()
-                return time.monotonic() - self.began
-        raise RuntimeError(f"upcast serve did not start within {START_TIMEOUT:g}s")
-
-    def _drain(self) -> None:
-        """Keep reading what the platform prints, so its pipe never fills."""
-        stdout = self.process.stdout
-        assert stdout is not None
-        for line in stdout:
-            self.lines.append(line.rstrip())
-
-    def stop(self) -> float:
-        """Stop as Ctrl-C does (pending results are written); seconds it took."""
-        began = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise RuntimeError("upcast serve did not stop in time") from None
-        return time.monotonic() - began
+    add_target_and_output(parser, "scale")
 
 
 @dataclass
@@ -231,7 +147,7 @@ async def wait_until_running(client: AsyncClient, expected: int, began: float) -
     raise RuntimeError(f"the shards did not run {expected:,} monitors in time")
 
 
-async def snapshot(client: AsyncClient, serve: Serve) -> Snapshot:
+async def snapshot(client: AsyncClient, serve: ServeProcess) -> Snapshot:
     shards = await shard_figures(client)
     counts = [0] * len(shards[0]["lateness_counts"])
     for shard in shards:
@@ -288,7 +204,7 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     step(f"writing {args.monitors:,} {args.kind} monitors to {fleet}")
     write_fleet(fleet, args, target)
     figures: dict[str, Any] = {"monitors": args.monitors}
-    serve = Serve(data_dir, args.shards)
+    serve = ServeProcess(data_dir, args.shards)
     try:
         step(f"starting upcast serve ({args.shards} shards)")
         figures["start_empty_seconds"] = round(serve.wait_until_serving(), 2)
@@ -321,7 +237,7 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
 
         if not args.no_reload:
             step("starting upcast serve again on the same store")
-            serve = Serve(data_dir, args.shards)
+            serve = ServeProcess(data_dir, args.shards)
             served_in = serve.wait_until_serving()
             async with AsyncClient(serve.url, timeout=120) as client:
                 loaded_in = await wait_until_running(client, args.monitors, serve.began)

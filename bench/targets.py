@@ -6,6 +6,7 @@ inside the engine process, counts the engine's work only.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -198,6 +199,24 @@ def measure_against_target(
     finally:
         target.stop()
     return target.name, figures
+
+
+def add_target_and_output(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options every benchmark has: what its checks hit, where it writes."""
+    parser.add_argument(
+        "--target",
+        choices=["auto", "nginx", "builtin"],
+        default="auto",
+        help="what the checks hit: nginx when installed (auto), or the built-in "
+        "uvloop server",
+    )
+    default = Path(f"bench/results/{name}.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=default,
+        help=f"where to write the figures (default: {default})",
+    )
 
 
 def run_benchmark(

@@ -350,27 +350,23 @@ class SqliteStore(Store):
         Each table is emptied of old rows one batch per transaction, until a
         batch comes back short; other writes queue in between the batches.
         """
-        cutoff, hourly_cutoff = retention_cutoffs(days, now)
+        cutoff, hourly = retention_cutoffs(days, now)
 
+        # Rollups go too, but are not counted: the count is of records.
+        deletes: list[tuple[Callable[[sqlite3.Connection], int], bool]] = [
+            (functools.partial(_delete_old_results, cutoff), True),
+            (functools.partial(_delete_old_state_changes, cutoff), True),
+            (functools.partial(_delete_old_events, cutoff), True),
+            (functools.partial(_delete_old_rollups, "rollup_minute", cutoff), False),
+            (functools.partial(_delete_old_rollups, "rollup_hour", hourly), False),
+        ]
         deleted = 0
-        for delete in (
-            _delete_old_results,
-            _delete_old_state_changes,
-            _delete_old_events,
-        ):
+        for delete, counted in deletes:
             while True:
-                count = await self._write(functools.partial(delete, cutoff))
-                deleted += count
+                count = await self._write(delete)
+                deleted += count if counted else 0
                 if count < RETENTION_BATCH:
                     break
-        for table, older_than in (
-            ("rollup_minute", cutoff),
-            ("rollup_hour", hourly_cutoff),
-        ):
-            while await self._write(
-                functools.partial(_delete_old_rollups, table, older_than)
-            ):
-                pass
 
         if deleted:
             logger.info("retention deleted %d rows older than %g days", deleted, days)
@@ -1160,14 +1156,13 @@ def _delete_old_results(cutoff: float, connection: sqlite3.Connection) -> int:
 
 def _delete_old_rollups(
     table: str, cutoff: float, connection: sqlite3.Connection
-) -> bool:
-    """Delete one batch of old rollups; whether a full batch went."""
+) -> int:
     cursor = connection.execute(
         f"DELETE FROM {table} WHERE (monitor_id, start) IN ("
         f"SELECT monitor_id, start FROM {table} WHERE start < ? LIMIT ?)",
         (cutoff, RETENTION_BATCH),
     )
-    return cursor.rowcount == RETENTION_BATCH
+    return cursor.rowcount
 
 
 def _delete_old_state_changes(cutoff: float, connection: sqlite3.Connection) -> int:

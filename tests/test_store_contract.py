@@ -596,4 +596,9 @@ async def test_a_resolution_other_than_minute_or_hour_is_refused(
     store: Store, resolution: object
 ) -> None:
     with pytest.raises(ValueError, match="resolution: must be one of minute, hour"):
-        await store.rollups("api", resolution=resolution, since=0.0, until=1.0)  # type: ignore[arg-type]
+        await store.rollups(
+            "api",
+            resolution=resolution,  # type: ignore[arg-type]
+            since=0.0,
+            until=1.0,
+        )

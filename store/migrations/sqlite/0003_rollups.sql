@@ -101,34 +101,35 @@ SELECT
 FROM results
 GROUP BY monitor_id, CAST(started_at / 60 AS INTEGER);
 
+-- Hours are the sums of their minutes.
 INSERT INTO rollup_hour
 SELECT
     monitor_id,
-    CAST(started_at / 3600 AS INTEGER) * 3600.0,
-    COUNT(*),
+    CAST(start / 3600 AS INTEGER) * 3600.0,
+    SUM(count),
     SUM(ok),
-    MIN(CASE WHEN ok THEN latency_ms END),
-    MAX(CASE WHEN ok THEN latency_ms END),
-    TOTAL(CASE WHEN ok THEN latency_ms END),
-    SUM(ok AND latency_ms <= 1),
-    SUM(ok AND latency_ms > 1 AND latency_ms <= 2),
-    SUM(ok AND latency_ms > 2 AND latency_ms <= 5),
-    SUM(ok AND latency_ms > 5 AND latency_ms <= 10),
-    SUM(ok AND latency_ms > 10 AND latency_ms <= 20),
-    SUM(ok AND latency_ms > 20 AND latency_ms <= 50),
-    SUM(ok AND latency_ms > 50 AND latency_ms <= 100),
-    SUM(ok AND latency_ms > 100 AND latency_ms <= 200),
-    SUM(ok AND latency_ms > 200 AND latency_ms <= 300),
-    SUM(ok AND latency_ms > 300 AND latency_ms <= 500),
-    SUM(ok AND latency_ms > 500 AND latency_ms <= 750),
-    SUM(ok AND latency_ms > 750 AND latency_ms <= 1000),
-    SUM(ok AND latency_ms > 1000 AND latency_ms <= 1500),
-    SUM(ok AND latency_ms > 1500 AND latency_ms <= 2000),
-    SUM(ok AND latency_ms > 2000 AND latency_ms <= 3000),
-    SUM(ok AND latency_ms > 3000 AND latency_ms <= 5000),
-    SUM(ok AND latency_ms > 5000 AND latency_ms <= 10000),
-    SUM(ok AND latency_ms > 10000 AND latency_ms <= 30000),
-    SUM(ok AND latency_ms > 30000 AND latency_ms <= 60000),
-    SUM(ok AND latency_ms > 60000)
-FROM results
-GROUP BY monitor_id, CAST(started_at / 3600 AS INTEGER);
+    MIN(latency_min),
+    MAX(latency_max),
+    TOTAL(latency_sum),
+    SUM(h00),
+    SUM(h01),
+    SUM(h02),
+    SUM(h03),
+    SUM(h04),
+    SUM(h05),
+    SUM(h06),
+    SUM(h07),
+    SUM(h08),
+    SUM(h09),
+    SUM(h10),
+    SUM(h11),
+    SUM(h12),
+    SUM(h13),
+    SUM(h14),
+    SUM(h15),
+    SUM(h16),
+    SUM(h17),
+    SUM(h18),
+    SUM(h19)
+FROM rollup_minute
+GROUP BY monitor_id, CAST(start / 3600 AS INTEGER);

@@ -1,0 +1,89 @@
+"""``upcast serve`` run by a benchmark as a user runs it: its own process tree."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench.report import step
+from bench.targets import free_port
+
+START_TIMEOUT = 300.0
+STOP_TIMEOUT = 300.0
+
+
+class ServeProcess:
+    """``upcast serve`` in a child process, on a free port and a given data folder.
+
+    What it prints is read the whole time it runs, so its pipe never fills;
+    lines saying how far the shards are in loading a stored fleet are
+    echoed as the benchmark's progress.
+    """
+
+    def __init__(self, data_dir: Path, shards: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        self.began = time.monotonic()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sdk.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--shards",
+                str(shards),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def wait_until_serving(self) -> float:
+        """Block until the gateway prints its URL; returns seconds since start."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        while time.monotonic() - self.began < START_TIMEOUT:
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(
+                    f"upcast serve exited with status {self.process.wait()}"
+                )
+            self.lines.append(line.rstrip())
+            if "loading monitors" in line:
+                step(line.strip().removeprefix("-- "))
+            if "Upcast is running at" in line:
+                threading.Thread(target=self._drain, daemon=True).start()
+                return time.monotonic() - self.began
+        raise RuntimeError(f"upcast serve did not start within {START_TIMEOUT:g}s")
+
+    def _drain(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        for line in stdout:
+            self.lines.append(line.rstrip())
+
+    def stop(self) -> float:
+        """Stop as Ctrl-C does (pending results are written); seconds it took.
+
+        SIGINT even when a benchmark failed midway: killing the command
+        outright would leave Ray's processes behind.
+        """
+        began = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise RuntimeError("upcast serve did not stop in time") from None
+        return time.monotonic() - began

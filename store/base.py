@@ -1,8 +1,8 @@
 """The storage interface every backend implements, and the checks they share.
 
 ``Store`` is what the actors code against: the monitor catalogue, check
-results, state changes and events, with retention. A backend (SQLite now,
-PostgreSQL and MySQL later) subclasses it and keeps its contract: the same
+results, state changes and events, with retention. A backend (SQLite,
+PostgreSQL, MySQL) subclasses it and keeps its contract: the same
 ordering, the same idempotency and the same ``ValueError`` for bad input,
 which is why the argument checks live here and not in each backend.
 """
@@ -19,11 +19,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
-from store.rollups import Rollup, Summary
+from store.rollups import Rollup, Summary, UptimeRow
 
 MigrationProgress = Callable[[int, int, str], None]
 """Called as ``progress(step, total, description)`` before each migration runs.
@@ -88,6 +88,81 @@ def load_migrations(backend: str) -> list[Migration]:
     return [by_version[version] for version in versions]
 
 
+class AppliedMigration(NamedTuple):
+    """A migration a database records as applied."""
+
+    version: int
+    description: str
+    applied_at: float | None
+    """Unix seconds; None where the backend keeps only the version (SQLite)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Where a database's schema stands against the migrations of this version.
+
+    ``store.schema_status`` reads it without changing the database, so an
+    operator sees what ``open`` would do before anything is done, and a
+    database from a newer version is described here instead of refused.
+    """
+
+    backend: str
+    """``sqlite``, ``postgresql`` or ``mysql``."""
+    location: str
+    """The database in words, never with the password."""
+    found: int
+    """The schema version the database records; 0 when it records none."""
+    known: int
+    """The last schema version this version of Upcast ships."""
+    pending: tuple[tuple[int, str], ...]
+    """``(version, description)`` of each migration ``open`` would apply."""
+    applied: tuple[AppliedMigration, ...]
+    """The migrations the database records, oldest first."""
+    exists: bool
+    """Whether the SQLite file or PostgreSQL schema is there; ``open`` makes it.
+
+    A MySQL database always exists once connected to: the store never
+    creates one.
+    """
+    empty: bool
+    """Whether it holds no tables at all, Upcast's or anything else's."""
+
+    @classmethod
+    def compare(
+        cls,
+        backend: str,
+        location: str,
+        migrations: list[Migration],
+        *,
+        found: int,
+        applied: tuple[AppliedMigration, ...] = (),
+        exists: bool = True,
+        empty: bool = False,
+    ) -> SchemaStatus:
+        """The status of a database at version ``found`` against ``migrations``."""
+        return cls(
+            backend=backend,
+            location=location,
+            found=found,
+            known=migrations[-1].version if migrations else 0,
+            pending=tuple(
+                (step.version, step.description)
+                for step in migrations
+                if step.version > found
+            ),
+            applied=applied,
+            exists=exists,
+            empty=empty,
+        )
+
+    @property
+    def state(self) -> str:
+        """``current``, ``pending`` (migrations to apply) or ``too_new``."""
+        if self.found > self.known:
+            return "too_new"
+        return "pending" if self.pending else "current"
+
+
 class StoreError(Exception):
     """The store could not do what was asked.
 
@@ -119,6 +194,15 @@ class SchemaTooNewError(StoreError):
         self.known = known
 
 
+def behind_error(location: str, found: int, known: int) -> StoreError:
+    """The error of opening, only to read, a database not at this version's schema."""
+    return StoreError(
+        f"{location} is at schema version {found}, but this version of Upcast "
+        f"reads version {known}; it is opened only to read, so migrate the "
+        "database it copies (upcast storage migrate) and open it again"
+    )
+
+
 class StoreClosedError(StoreError):
     """The store is not open: ``open`` was not awaited yet, or ``close`` was."""
 
@@ -131,6 +215,9 @@ class Store(ABC):
     Times are Unix seconds. Use the store as ``async with store:`` to open
     and close it around a block.
     """
+
+    backend = "this store"
+    """The backend's name, for messages."""
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -276,6 +363,37 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def uptime_report(
+        self,
+        *,
+        period: str,
+        since: float,
+        until: float,
+        by: str = "monitor",
+        monitor_ids: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> list[UptimeRow]:
+        """Uptime per day, week or month and per monitor or tag, for SLA reports.
+
+        The database sums the hourly rollups of each bucket, so a month of a
+        large fleet is one grouped query instead of its results. Buckets are
+        in UTC only: ``period`` is ``day`` (from midnight), ``week`` (ISO
+        weeks, from Monday 00:00) or ``month`` (calendar months). A bucket
+        sums the hourly rollups with ``since <= start < until``, so at the
+        ends of the range it counts only the hours inside; its row still
+        starts where the bucket does.
+
+        ``by="monitor"`` gives a row per bucket and monitor id, monitors
+        deleted since included. ``by="tag"`` gives a row per bucket and tag
+        of the monitors in the catalogue: a monitor counts in each of its
+        tags, and one without tags, or no longer there, in none.
+        ``monitor_ids`` counts only those monitors; ``tags`` only those with
+        any of these tags, and by tag reports only these tags. Rows are
+        ordered by ``period_start``, then key. Rollups outside the years 1 to
+        9999 have no calendar bucket and are left out.
+        """
+
+    @abstractmethod
     async def write_state_changes(self, changes: list[StateChange]) -> None:
         """Keep state changes; writing the same change again changes nothing."""
 
@@ -307,6 +425,57 @@ class Store(ABC):
         to get everything it missed.
         """
 
+    async def monitor_feed(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> FeedPage[MonitorRow]:
+        """Monitor rows written after position ``after``, in the order written.
+
+        A feed is how a copy elsewhere (``store.mirror``) keeps up: it passes
+        back the page's ``position`` to read on. A row written again moves to
+        the end of the feed; a deleted monitor leaves no mark in it. Only
+        backends that can be a copy's source have feeds.
+        """
+        raise StoreError(f"{self.backend} cannot be the source of a copy")
+
+    async def rollup_feed(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> FeedPage[Rollup]:
+        """Hourly rollups changed after position ``after``, as ``monitor_feed``."""
+        raise StoreError(f"{self.backend} cannot be the source of a copy")
+
+    async def event_feed(self, *, after: int = 0, limit: int = 1000) -> FeedPage[Event]:
+        """Events stored after position ``after``, as ``monitor_feed``."""
+        raise StoreError(f"{self.backend} cannot be the source of a copy")
+
+    @abstractmethod
+    async def hourly_totals(self, *, since: float, until: float) -> list[HourTotal]:
+        """The hourly rollups of every monitor summed per hour, oldest first.
+
+        Two stores that hold the same rollups give the same totals, so
+        comparing them finds the hours where a copy differs.
+        """
+
+    @abstractmethod
+    async def event_totals(self, *, since: float, until: float) -> list[EventTotal]:
+        """How many events each hour holds (by ``at``), oldest first."""
+
+    @abstractmethod
+    async def hour_rollups(
+        self, start: float, *, after: str | None = None, limit: int = 1000
+    ) -> list[Rollup]:
+        """The rollups of the hour at ``start``, by monitor id above ``after``."""
+
+    @abstractmethod
+    async def events_between(
+        self,
+        *,
+        since: float,
+        until: float,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events with ``since <= at < until`` and an id above ``after``, by id."""
+
     @abstractmethod
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete results, state changes and events older than ``days``.
@@ -316,6 +485,54 @@ class Store(ABC):
         queued writes get in between. Returns how many results, state
         changes and events were deleted.
         """
+
+
+FeedRow = TypeVar("FeedRow")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage(Generic[FeedRow]):
+    """Rows changed after a feed position, and the position to read on from.
+
+    ``position`` stays where it was when nothing changed; a full page means
+    more may be waiting.
+    """
+
+    rows: list[FeedRow]
+    position: int
+
+
+class HourTotal(NamedTuple):
+    """The hourly rollups of one hour, summed over every monitor."""
+
+    start: float
+    rollups: int
+    checks: int
+    ok: int
+    latency_sum: float
+
+
+class EventTotal(NamedTuple):
+    """How many events one hour holds."""
+
+    start: float
+    events: int
+
+
+def check_feed(after: object, limit: object) -> tuple[int, int]:
+    """The position and page size of a feed read, or ValueError."""
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(f"after: must be a feed position (0 or more), got {after!r}")
+    return after, check_limit(limit)
+
+
+def check_span(since: object, until: object) -> tuple[float, float]:
+    """A ``[since, until)`` span of unix seconds, or ValueError naming the field."""
+    start = check_time("since", since)
+    end = check_time("until", until)
+    if end < start:
+        raise ValueError(f"until: must not be before since, got {until!r} < {since!r}")
+    return start, end
 
 
 class LatestState(NamedTuple):
@@ -541,3 +758,75 @@ def check_event(place: str, event: Event) -> None:
     check_text(f"{place}.type", event.type)
     if event.monitor_id is not None:
         check_text(f"{place}.monitor_id", event.monitor_id)
+
+
+PERIODS = ("day", "week", "month")
+"""The buckets of an uptime report: UTC days, ISO weeks and calendar months."""
+
+REPORT_KEYS = ("monitor", "tag")
+"""What the rows of an uptime report are about."""
+
+CALENDAR_START = -62_135_596_800.0
+"""0001-01-01 00:00 UTC, a Monday: where the calendar of uptime reports starts."""
+
+CALENDAR_END = 253_402_300_800.0
+"""10000-01-01 00:00 UTC, the end of the last month every backend can name."""
+
+
+class UptimeQuery(NamedTuple):
+    """The arguments of ``Store.uptime_report``, checked."""
+
+    period: str
+    by: str
+    since: float
+    """At least CALENDAR_START."""
+    until: float
+    """At most CALENDAR_END."""
+    monitor_ids: list[str] | None
+    tags: list[str] | None
+
+    @property
+    def matches_nothing(self) -> bool:
+        """Whether no rollup can count: an empty range or an empty filter.
+
+        A backend answers such a query without asking the database.
+        """
+        return self.since >= self.until or self.monitor_ids == [] or self.tags == []
+
+
+def check_uptime_query(
+    period: object,
+    by: object,
+    since: object,
+    until: object,
+    monitor_ids: object,
+    tags: object,
+) -> UptimeQuery:
+    """The arguments of ``uptime_report``, or ValueError naming the bad one.
+
+    The range is narrowed to the years 1 to 9999, where every backend's
+    date functions agree; the backends rely on it, SQLite to round days
+    down without ``floor``.
+    """
+    if not isinstance(period, str) or period not in PERIODS:
+        raise ValueError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
+    if not isinstance(by, str) or by not in REPORT_KEYS:
+        raise ValueError(f"by: must be {' or '.join(REPORT_KEYS)}, got {by!r}")
+    start = check_time("since", since)
+    end = check_time("until", until)
+    return UptimeQuery(
+        period,
+        by,
+        max(start, CALENDAR_START),
+        min(end, CALENDAR_END),
+        _optional_texts("monitor_ids", monitor_ids),
+        _optional_texts("tags", tags),
+    )
+
+
+def _optional_texts(name: str, value: object) -> list[str] | None:
+    """None, or a list of text checked by ``check_list``."""
+    if value is None:
+        return None
+    check_list(name, value, str)
+    return cast("list[str]", value)

@@ -52,25 +52,33 @@ from pymysql.converters import escape_string
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
 from store.base import (
+    AppliedMigration,
+    EventTotal,
+    HourTotal,
     LatestState,
     Migration,
     MigrationProgress,
     MonitorRow,
+    SchemaStatus,
     SchemaTooNewError,
     Store,
     StoreClosedError,
     StoreError,
+    behind_error,
     check_cursor,
     check_event,
+    check_feed,
     check_filters,
     check_limit,
     check_list,
     check_monitor_row,
     check_optional_time,
     check_result,
+    check_span,
     check_state_change,
     check_text,
     check_time,
+    check_uptime_query,
     load_migrations,
     monitor_row,
     retention_cutoffs,
@@ -83,9 +91,11 @@ from store.rollups import (
     RESOLUTIONS,
     Rollup,
     Summary,
+    UptimeRow,
     aggregate,
     check_resolution,
     summarise,
+    uptime_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -211,6 +221,19 @@ class ConnectionSettings:
     password: str = field(default="", repr=False)
     pool_min: int = POOL_MIN
     pool_max: int = POOL_MAX
+
+    def server(self) -> dict[str, Any]:
+        """The arguments that reach the server, as aiomysql takes them."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "db": self.database,
+            "charset": "utf8mb4",
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        }
 
     @property
     def where(self) -> str:
@@ -344,14 +367,18 @@ class MysqlStore(Store):
     ``migrations`` replaces the packaged schema steps.
     """
 
+    backend = "MySQL"
+
     def __init__(
         self,
         url: str,
         *,
         progress: MigrationProgress | None = None,
         migrations: Sequence[Migration] | None = None,
+        reading_only: bool = False,
     ) -> None:
         self.settings = parse_url(url)
+        self.reading_only = reading_only
         self._where = self.settings.where
         self._progress = progress
         self._migrations = (
@@ -389,7 +416,13 @@ class MysqlStore(Store):
             pool = await self._connect()
             try:
                 async with pool.acquire() as connection:
-                    version = await self._migrate(connection)
+                    if self.reading_only:
+                        known = len(self._migrations)
+                        version = await self._recorded_version(connection, known)
+                        if version < known:
+                            raise behind_error(self._where, version, known)
+                    else:
+                        version = await self._migrate(connection)
                     packet = int(
                         await _scalar(connection, "SELECT @@max_allowed_packet")
                     )
@@ -610,6 +643,59 @@ class MysqlStore(Store):
         summaries.sort(key=lambda summary: summary.monitor_id)
         return summaries
 
+    async def uptime_report(
+        self,
+        *,
+        period: str,
+        since: float,
+        until: float,
+        by: str = "monitor",
+        monitor_ids: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> list[UptimeRow]:
+        """Uptime per bucket and monitor or tag, summed by the server.
+
+        A list of monitors is asked about MAX_IDS_PER_QUERY ids at a time,
+        as in ``rollup_summaries``. Each answer is already a row per bucket
+        and key; when there are several, rows with the same bucket and key
+        (a tag shared across them) are added up here.
+        """
+        query = check_uptime_query(period, by, since, until, monitor_ids, tags)
+        if query.matches_nothing:
+            return []
+        # Literals, not parameters, as in rollup_summaries.
+        conditions = [
+            f"start >= {_double(query.since)}",
+            f"start < {_double(query.until)}",
+        ]
+        only = ""
+        if query.tags is not None:
+            wanted_tags = _tag_list(query.tags)
+            conditions.append(_HAS_ANY_TAG.format(tags=wanted_tags))
+            only = f" WHERE CAST(listed.tag AS BINARY) IN ({wanted_tags})"
+        tail = (
+            _UPTIME_BY_MONITOR
+            if query.by == "monitor"
+            else _UPTIME_BY_TAG.format(only=only)
+        )
+        id_lists: list[str | None] = (
+            [None]
+            if query.monitor_ids is None
+            else list(_id_lists(query.monitor_ids, "monitor_ids"))
+        )
+
+        rows: list[UptimeRow] = []
+        for wanted in id_lists:
+            where = (
+                conditions
+                if wanted is None
+                else [*conditions, f"monitor_id IN ({wanted})"]
+            )
+            sql = _UPTIME_DAYS.format(where=" AND ".join(where))
+            sql += _UPTIME_BUCKETS[query.period] + tail
+            rows += await _decoded(await self._select(sql), _uptime_row)
+        return rows if len(id_lists) == 1 else _added_up(rows)
+
     async def put_rollups(self, resolution: str, rollups: list[Rollup]) -> None:
         """Store rollups as given, replacing any with the same monitor and start.
 
@@ -629,6 +715,100 @@ class MysqlStore(Store):
                 _rollup_row,
                 _REPLACE_ROLLUP,
             )
+
+    async def hourly_totals(self, *, since: float, until: float) -> list[HourTotal]:
+        rows = await self._select(_HOURLY_TOTALS, check_span(since, until))
+        return [
+            HourTotal(start, rollups, int(checks), int(ok), latency)
+            for start, rollups, checks, ok, latency in rows
+        ]
+
+    async def event_totals(self, *, since: float, until: float) -> list[EventTotal]:
+        rows = await self._select(_EVENT_TOTALS, check_span(since, until))
+        return [EventTotal(start, events) for start, events in rows]
+
+    async def hour_rollups(
+        self, start: float, *, after: str | None = None, limit: int = 1000
+    ) -> list[Rollup]:
+        parameters = (
+            check_time("start", start),
+            check_cursor(after, "a monitor id") or "",
+            check_limit(limit),
+        )
+        rows = await self._select(_HOUR_ROLLUPS, parameters)
+        return await _decoded(rows, _rollup)
+
+    async def events_between(
+        self,
+        *,
+        since: float,
+        until: float,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[Event]:
+        parameters = (
+            *check_span(since, until),
+            check_cursor(after, "an event id") or "",
+            check_limit(limit),
+        )
+        rows = await self._select(_EVENTS_BETWEEN, parameters)
+        return await _decoded(rows, _event)
+
+    async def copy_position(self, source: str, feed: str) -> int:
+        """How far a copy has read ``feed`` of ``source``: 0 before its first read."""
+        rows = await self._select(
+            "SELECT position FROM copy_positions WHERE source = %s AND feed = %s",
+            (check_text("source", source), check_text("feed", feed)),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def set_copy_position(self, source: str, feed: str, position: int) -> None:
+        """Record how far a copy has read ``feed`` of ``source``."""
+        check_feed(position, 1)
+        await self._change(
+            "INSERT INTO copy_positions (source, feed, position, updated_at) "
+            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
+            "position = VALUES(position), updated_at = VALUES(updated_at)",
+            (
+                check_text("source", source),
+                check_text("feed", feed),
+                position,
+                time.time(),
+            ),
+        )
+
+    async def delete_rollups(
+        self, resolution: str, keys: list[tuple[str, float]]
+    ) -> int:
+        """Remove the rollups of these (monitor, start) keys; how many went.
+
+        For a copy that holds rows its source no longer has.
+        """
+        check_resolution(resolution)
+        table = _ROLLUP_TABLES[resolution]
+        check_list("keys", keys, tuple)
+        deleted = 0
+        for start in range(0, len(keys), _DELETE_BATCH):
+            chunk = keys[start : start + _DELETE_BATCH]
+            marks = ", ".join("(%s, %s)" for _ in chunk)
+            parameters = [part for key in chunk for part in (key[0], float(key[1]))]
+            deleted += await self._change(
+                f"DELETE FROM {table} WHERE (monitor_id, start) IN ({marks})",
+                parameters,
+            )
+        return deleted
+
+    async def delete_events(self, ids: list[str]) -> int:
+        """Remove the events of these ids; how many went. As ``delete_rollups``."""
+        check_list("ids", ids, str)
+        deleted = 0
+        for start in range(0, len(ids), _DELETE_BATCH):
+            chunk = ids[start : start + _DELETE_BATCH]
+            marks = ", ".join("%s" for _ in chunk)
+            deleted += await self._change(
+                f"DELETE FROM events WHERE id IN ({marks})", chunk
+            )
+        return deleted
 
     async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
         check_list("monitor_ids", monitor_ids, str)
@@ -752,14 +932,7 @@ class MysqlStore(Store):
                 minsize=settings.pool_min,
                 maxsize=settings.pool_max,
                 pool_recycle=POOL_RECYCLE_SECONDS,
-                host=settings.host,
-                port=settings.port,
-                user=settings.user,
-                password=settings.password,
-                db=settings.database,
-                charset="utf8mb4",
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                **settings.server(),
                 init_command=f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'",
                 cursorclass=_Cursor,
             )
@@ -1713,3 +1886,178 @@ def _summary(row: tuple[Any, ...]) -> Summary:
 
 def _reason(value: str | None) -> Reason | None:
     return None if value is None else Reason(value)
+
+
+_COUNT_TABLES = (
+    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+)
+
+
+async def read_schema_status(url: str) -> SchemaStatus:
+    """Where the database a URL names stands, read without changing it.
+
+    Only SELECTs run: the version table is not created when it is missing,
+    no migration lock is taken, and a newer version than this one knows is
+    reported, not refused.
+    """
+    settings = parse_url(url)
+    migrations = packaged_migrations()
+    try:
+        connection = await aiomysql.connect(**settings.server())
+    except (pymysql.err.Error, OSError) as exc:
+        raise _store_error(exc, f"cannot connect to {settings.where}") from exc
+
+    try:
+        tables = int(await _scalar(connection, _COUNT_TABLES))
+        applied = await _applied_migrations(connection)
+    except pymysql.err.Error as exc:
+        doing = f"cannot read the schema version of {settings.where}"
+        raise _store_error(exc, doing) from exc
+    finally:
+        try:
+            await connection.ensure_closed()
+        except (pymysql.err.Error, OSError):
+            connection.close()
+
+    return SchemaStatus.compare(
+        "mysql",
+        settings.where,
+        migrations,
+        found=max((step.version for step in applied), default=0),
+        applied=applied,
+        empty=not tables,
+    )
+
+
+async def _applied_migrations(connection: Any) -> tuple[AppliedMigration, ...]:
+    """The rows of the version table, oldest first; none before it exists."""
+    try:
+        rows = await _rows(
+            connection,
+            f"SELECT version, description, applied_at FROM {VERSION_TABLE} "
+            "ORDER BY version",
+        )
+    except pymysql.err.ProgrammingError as exc:
+        if exc.args[0] != _NO_SUCH_TABLE:
+            raise
+        return ()
+    return tuple(
+        AppliedMigration(int(version), str(description), float(applied_at))
+        for version, description, applied_at in rows
+    )
+
+
+_DELETE_BATCH = 1000
+"""Keys named in one DELETE of a copy's surplus rows."""
+
+_HOURLY_TOTALS = """
+    SELECT start, COUNT(*), SUM(count), SUM(ok), SUM(latency_sum) FROM rollup_hour
+    WHERE start >= %s AND start < %s GROUP BY start ORDER BY start
+"""
+
+# The factor is a double for the reason given in migration 0002.
+_EVENT_TOTALS = """
+    SELECT FLOOR(at / 3600) * 3600e0 AS hour, COUNT(*) FROM events
+    WHERE at >= %s AND at < %s GROUP BY hour ORDER BY hour
+"""
+
+_HOUR_ROLLUPS = f"""
+    SELECT {_ROLLUP_COLUMNS} FROM rollup_hour
+    WHERE start = %s AND monitor_id > %s ORDER BY monitor_id LIMIT %s
+"""
+
+_EVENTS_BETWEEN = f"""
+    SELECT {_EVENT_COLUMNS} FROM events
+    WHERE at >= %s AND at < %s AND id > %s ORDER BY id LIMIT %s
+"""
+
+
+# Each monitor's checks per day (counted from 1970-01-01), the first step
+# of every uptime report. SQL_BIG_RESULT has the server sort the hours to
+# group them: a temporary table of a row per monitor and day outgrows memory
+# for a large fleet's month, and grouping in it on disk took several times
+# as long as sorting.
+_UPTIME_DAYS = (
+    "WITH days AS (SELECT SQL_BIG_RESULT monitor_id, FLOOR(start / 86400) AS day, "
+    "SUM(count) AS checks, SUM(ok) AS ok FROM rollup_hour WHERE {where} "
+    "GROUP BY monitor_id, day), "
+)
+
+
+def _days_summed(period_start: str) -> str:
+    """The buckets of an uptime report as the sum of the days in them.
+
+    Working out the calendar for a row per monitor and day, not per hour,
+    is the cheaper for it; the days are few enough to group in memory.
+    """
+    return (
+        f"buckets AS (SELECT monitor_id, {period_start} AS period_start, "
+        "SUM(checks) AS checks, SUM(ok) AS ok FROM days "
+        "GROUP BY monitor_id, period_start) "
+    )
+
+
+# Each monitor's checks per bucket, from its days. Only arithmetic and DATE
+# values are used, never FROM_UNIXTIME or TIMESTAMP columns, so the session's
+# time zone cannot move a bucket: 1970-01-01 was a Thursday, three days
+# after the Monday that starts its ISO week, and a month starts (day of
+# month - 1) days before a day in it.
+_UPTIME_BUCKETS = {
+    "day": "buckets AS (SELECT monitor_id, day * 86400e0 AS period_start, "
+    "checks, ok FROM days) ",
+    "week": _days_summed("(FLOOR((day + 3) / 7) * 7 - 3) * 86400e0"),
+    "month": _days_summed(
+        "(day - DAYOFMONTH(DATE '1970-01-01' + INTERVAL day DAY) + 1) * 86400e0"
+    ),
+}
+
+# The monitors in the catalogue with any of the tags in {tags}, compared as
+# bytes, as in _HAS_TAG.
+_HAS_ANY_TAG = (
+    "monitor_id IN (SELECT id FROM monitors WHERE EXISTS (SELECT 1 FROM "
+    "JSON_TABLE(monitors.tags, '$[*]' COLUMNS (tag LONGTEXT PATH '$')) AS listed "
+    "WHERE CAST(listed.tag AS BINARY) IN ({tags})))"
+)
+
+_UPTIME_BY_MONITOR = (
+    "SELECT period_start, monitor_id, checks, ok FROM buckets "
+    "ORDER BY period_start, monitor_id"
+)
+
+# Buckets of monitors fanned out to their tags, each tag of a monitor once,
+# and summed per bucket and tag. Tags are grouped and sorted as bytes: the
+# text collation would take 'Prod' and 'prod' for one tag.
+_UPTIME_BY_TAG = (
+    "SELECT period_start, tagged.tag, SUM(checks), SUM(ok) FROM buckets "
+    "JOIN (SELECT DISTINCT monitors.id AS id, CAST(listed.tag AS BINARY) AS tag "
+    "FROM monitors, JSON_TABLE(monitors.tags, '$[*]' COLUMNS "
+    "(tag LONGTEXT PATH '$')) AS listed{only}) AS tagged "
+    "ON tagged.id = buckets.monitor_id GROUP BY period_start, tagged.tag "
+    "ORDER BY period_start, tagged.tag"
+)
+
+
+def _tag_list(tags: list[str]) -> str:
+    """The tags as an ``IN`` list of byte strings, each tag once."""
+    literals = dict.fromkeys(
+        _text(tag, "tags", index) for index, tag in enumerate(tags)
+    )
+    return ", ".join(f"CAST({literal} AS BINARY)" for literal in literals)
+
+
+def _uptime_row(row: tuple[Any, ...]) -> UptimeRow:
+    """A row of an uptime report: ids and tags come as bytes, sums as DECIMAL."""
+    period_start, key, checks, ok = row
+    return uptime_row(period_start, key.decode(), checks, ok)
+
+
+def _added_up(rows: list[UptimeRow]) -> list[UptimeRow]:
+    """Rows of several answers with one bucket and key summed, in report order."""
+    sums: dict[tuple[float, str], tuple[int, int]] = {}
+    for row in rows:
+        checks, ok = sums.get((row.period_start, row.key), (0, 0))
+        sums[row.period_start, row.key] = (checks + row.checks, ok + row.ok)
+    return [
+        uptime_row(period_start, key, checks, ok)
+        for (period_start, key), (checks, ok) in sorted(sums.items())
+    ]

@@ -41,26 +41,35 @@ import asyncpg
 from engine.events import Event, StateChange
 from engine.result import CheckResult
 from store.base import (
+    AppliedMigration,
     Cutoffs,
+    EventTotal,
+    FeedPage,
+    HourTotal,
     LatestState,
     Migration,
     MigrationProgress,
     MonitorRow,
+    SchemaStatus,
     SchemaTooNewError,
     Store,
     StoreClosedError,
     StoreError,
+    behind_error,
     check_cursor,
     check_event,
+    check_feed,
     check_filters,
     check_limit,
     check_list,
     check_monitor_row,
     check_optional_time,
     check_result,
+    check_span,
     check_state_change,
     check_text,
     check_time,
+    check_uptime_query,
     load_migrations,
     monitor_row,
     retention_cutoffs,
@@ -68,13 +77,16 @@ from store.base import (
 )
 from store.rollups import (
     HISTOGRAM_COLUMNS,
-    RESOLUTIONS,
+    HOUR,
+    LATENCY_BOUNDS_MS,
     Rollup,
     Summary,
+    UptimeRow,
     bucket_of,
     bucket_start,
     check_resolution,
     summarise,
+    uptime_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -164,6 +176,17 @@ class PostgresSettings:
     schema: str
     pool_min: int
     pool_max: int
+
+    def server(self) -> dict[str, Any]:
+        """The arguments that reach the server, as asyncpg takes them."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+            "timeout": CONNECT_TIMEOUT,
+        }
 
     @property
     def location(self) -> str:
@@ -267,14 +290,18 @@ class PostgresStore(Store):
     commit, and ``close`` waits for it.
     """
 
+    backend = "PostgreSQL"
+
     def __init__(
         self,
         url: str,
         *,
         progress: MigrationProgress | None = None,
         migrations: Sequence[Migration] | None = None,
+        reading_only: bool = False,
     ) -> None:
         self.settings = parse_url(url)
+        self.reading_only = reading_only
         self._progress = progress
         self._migrations = (
             packaged_migrations() if migrations is None else list(migrations)
@@ -312,11 +339,15 @@ class PostgresStore(Store):
             pool = await self._create_pool()
             try:
                 async with pool.acquire() as connection:
-                    version = await self._migrate(connection)
+                    if self.reading_only:
+                        version = await self._current_version(connection)
+                    else:
+                        version = await self._migrate(connection)
                     await self._partitions.load(connection)
                     today = _day_of(time.time())
                     upcoming = range(today, today + PARTITIONS_AHEAD + 1)
-                    await self._partitions.ensure(connection, upcoming)
+                    if not self.reading_only:
+                        await self._partitions.ensure(connection, upcoming)
             except _DATABASE_ERRORS as exc:
                 pool.terminate()
                 raise self._error(exc, "cannot open") from exc
@@ -445,12 +476,16 @@ class PostgresStore(Store):
         until: float,
         limit: int = 1000,
     ) -> list[Rollup]:
-        check_resolution(resolution)
+        span = check_resolution(resolution)
+        start, end = check_time("since", since), check_time("until", until)
+        if resolution == "minute":
+            # Rolled up from the results whose buckets start in the span.
+            start, end = _first_bucket_at(start, span), _first_bucket_at(end, span)
         rows = await self._fetch(
             _READ_ROLLUPS[resolution],
             check_text("monitor_id", monitor_id),
-            check_time("since", since),
-            check_time("until", until),
+            start,
+            end,
             check_limit(limit),
         )
         return [_rollup(tuple(row)) for row in rows]
@@ -463,17 +498,145 @@ class PostgresStore(Store):
         resolution: str = "hour",
         monitor_ids: list[str] | None = None,
     ) -> list[Summary]:
-        check_resolution(resolution)
+        span = check_resolution(resolution)
         if monitor_ids is not None:
             check_list("monitor_ids", monitor_ids, str)
+        start, end = check_time("since", since), check_time("until", until)
+        column = "start"
+        if resolution == "minute":
+            start, end = _first_bucket_at(start, span), _first_bucket_at(end, span)
+            column = "started_at"
         where, parameters = _where(
-            ("start >= {}", check_time("since", since)),
-            ("start < {}", check_time("until", until)),
+            (f"{column} >= {{}}", start),
+            (f"{column} < {{}}", end),
             ("monitor_id = ANY({}::text[])", monitor_ids),
         )
         sql = _SUM_ROLLUPS[resolution].format(where=where)
         rows = await self._fetch(sql, *parameters)
         return [_summary(tuple(row)) for row in rows]
+
+    async def uptime_report(
+        self,
+        *,
+        period: str,
+        since: float,
+        until: float,
+        by: str = "monitor",
+        monitor_ids: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> list[UptimeRow]:
+        query = check_uptime_query(period, by, since, until, monitor_ids, tags)
+        if query.matches_nothing:
+            return []
+        where, parameters = _where(
+            ("start >= {}", query.since),
+            ("start < {}", query.until),
+            ("monitor_id = ANY({}::text[])", query.monitor_ids),
+            (_HAS_ANY_TAG, query.tags),
+        )
+        sql = _UPTIME_BUCKETS.format(period=_UPTIME_PERIODS[query.period], where=where)
+        if query.by == "monitor":
+            sql += _UPTIME_BY_MONITOR
+        else:
+            # The tags, when given, are the last parameter: the tag rows
+            # keep to them too.
+            only = (
+                ""
+                if query.tags is None
+                else f" WHERE tag = ANY(${len(parameters)}::text[])"
+            )
+            sql += _UPTIME_BY_TAG.format(only=only)
+        rows = await self._fetch(sql, *parameters)
+        return [uptime_row(*row) for row in rows]
+
+    async def monitor_feed(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> FeedPage[MonitorRow]:
+        rows, position = await self._feed(_MONITOR_FEED, "change_seq", after, limit)
+        return FeedPage([MonitorRow(*row[:-1]) for row in rows], position)
+
+    async def rollup_feed(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> FeedPage[Rollup]:
+        rows, position = await self._feed(_ROLLUP_FEED, "rollup_seq", after, limit)
+        return FeedPage([_rollup(tuple(row)[:-1]) for row in rows], position)
+
+    async def event_feed(self, *, after: int = 0, limit: int = 1000) -> FeedPage[Event]:
+        rows, position = await self._feed(_EVENT_FEED, "change_seq", after, limit)
+        return FeedPage([_event(row) for row in rows], position)
+
+    async def hourly_totals(self, *, since: float, until: float) -> list[HourTotal]:
+        rows = await self._fetch(_HOURLY_TOTALS, *check_span(since, until))
+        return [HourTotal(*row) for row in rows]
+
+    async def event_totals(self, *, since: float, until: float) -> list[EventTotal]:
+        rows = await self._fetch(_EVENT_TOTALS, *check_span(since, until))
+        return [EventTotal(*row) for row in rows]
+
+    async def hour_rollups(
+        self, start: float, *, after: str | None = None, limit: int = 1000
+    ) -> list[Rollup]:
+        rows = await self._fetch(
+            _HOUR_ROLLUPS,
+            check_time("start", start),
+            check_cursor(after, "a monitor id") or "",
+            check_limit(limit),
+        )
+        return [_rollup(tuple(row)) for row in rows]
+
+    async def events_between(
+        self,
+        *,
+        since: float,
+        until: float,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[Event]:
+        rows = await self._fetch(
+            _EVENTS_BETWEEN,
+            *check_span(since, until),
+            check_cursor(after, "an event id") or "",
+            check_limit(limit),
+        )
+        return [_event(row) for row in rows]
+
+    async def _feed(
+        self, sql: str, sequence: str, after: object, limit: object
+    ) -> tuple[list[Any], int]:
+        """A page of a feed, and the position after it.
+
+        A value of the sequence is drawn when a row is written, not when its
+        transaction commits, so the highest one seen may sit above a row
+        still to commit. The read therefore stops at a horizon:
+
+        1. Take the last value drawn so far, then the snapshot's next
+           transaction id. Each writer takes its transaction id before it
+           draws, so every row up to that value belongs to a transaction
+           below that id.
+        2. Wait until every transaction below that id has ended (briefly:
+           writes are single short transactions).
+        3. Read the rows from ``after`` up to the horizon: all committed.
+
+        When old transactions do not end within ``FEED_HORIZON_WAIT``, the
+        page is empty and the position stays, for the next read to retry.
+        """
+        position, page = check_feed(after, limit)
+
+        async def read(connection: asyncpg.Connection) -> tuple[list[Any], int]:
+            horizon, next_xid = await connection.fetchrow(
+                _FEED_HORIZON.format(sequence=_quote(sequence))
+            )
+            deadline = time.monotonic() + FEED_HORIZON_WAIT
+            while not await connection.fetchval(_ENDED_BEFORE, next_xid):
+                if time.monotonic() > deadline:
+                    return [], position
+                await asyncio.sleep(0.01)
+            rows = await connection.fetch(sql, position, horizon, page)
+            if len(rows) == page:
+                return rows, int(rows[-1]["seq"])
+            return rows, max(position, int(horizon))
+
+        return await self._run(read)
 
     async def latest_results(self, monitor_ids: list[str]) -> dict[str, CheckResult]:
         check_list("monitor_ids", monitor_ids, str)
@@ -542,7 +705,9 @@ class PostgresStore(Store):
             data = to_json(f"{place}.data", dict(event.data))
             row = (event.id, float(event.at), event.type, event.monitor_id, data)
             unique.setdefault(event.id, row)
-        await self._insert_rows(_INSERT_EVENTS, unique.values())
+        if unique:
+            columns = _columns(list(unique.values()))
+            await self._run(functools.partial(_insert_events, columns), shield=True)
 
     async def events(
         self,
@@ -560,9 +725,7 @@ class PostgresStore(Store):
             f"ORDER BY id LIMIT ${len(parameters) + 1}"
         )
         rows = await self._fetch(sql, *parameters, check_limit(limit))
-        return [
-            Event.from_dict({**row, "data": json.loads(row["data"])}) for row in rows
-        ]
+        return [_event(row) for row in rows]
 
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
@@ -587,14 +750,9 @@ class PostgresStore(Store):
         settings = self.settings
         try:
             return await asyncpg.create_pool(
-                host=settings.host,
-                port=settings.port,
-                user=settings.user,
-                password=settings.password,
-                database=settings.database,
+                **settings.server(),
                 min_size=settings.pool_min,
                 max_size=settings.pool_max,
-                timeout=CONNECT_TIMEOUT,
                 server_settings={
                     "search_path": _quote(settings.schema),
                     "application_name": f"upcast {settings.schema}"[:63],
@@ -602,6 +760,19 @@ class PostgresStore(Store):
             )
         except _DATABASE_ERRORS as exc:
             raise self._error(exc, "cannot connect to") from exc
+
+    async def _current_version(self, connection: asyncpg.Connection) -> int:
+        """The schema version, which must be this version's: nothing is migrated.
+
+        For a store opened only to read, such as a read replica for reports.
+        """
+        found = await _schema_version(connection, self.settings.schema)
+        known = len(self._migrations)
+        if found > known:
+            raise SchemaTooNewError(self.settings.location, found, known)
+        if found < known:
+            raise behind_error(self.settings.location, found, known)
+        return found
 
     async def _migrate(self, connection: asyncpg.Connection) -> int:
         """Bring the schema up to date; the version it is at then.
@@ -715,10 +886,8 @@ class PostgresStore(Store):
         for statement in (_DELETE_OLD_RESULTS, _DELETE_OLD_CHANGES, _DELETE_OLD_EVENTS):
             deleted += await _delete_in_batches(connection, statement, cutoff)
 
-        await _delete_in_batches(connection, _DELETE_OLD_ROLLUPS["minute"], cutoff)
-        await _delete_in_batches(
-            connection, _DELETE_OLD_ROLLUPS["hour"], cutoffs.hourly
-        )
+        await _delete_in_batches(connection, _DELETE_OLD_ROLLUPS, cutoffs.hourly)
+        await connection.execute(_DELETE_OLD_HOUR_CHANGES, cutoffs.hourly)
         return deleted
 
     async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
@@ -970,6 +1139,33 @@ def _add_rollups(table: str) -> str:
     )
 
 
+def _roll_up_results(keys: str, where: str, rest: str) -> str:
+    """A query rolling results up as ``store.rollups`` does, grouped by ``keys``.
+
+    Each passing latency lands in the first histogram bucket whose bound it
+    does not exceed; the columns come out as a rollup row's after its keys.
+    """
+    lower = None
+    buckets = []
+    for bound in (*LATENCY_BOUNDS_MS, None):
+        inside = [] if lower is None else [f"latency_ms > {lower!r}"]
+        if bound is not None:
+            inside.append(f"latency_ms <= {bound!r}")
+        buckets.append(f"count(*) FILTER (WHERE ok AND {' AND '.join(inside)})")
+        lower = bound
+    return (
+        f"SELECT {keys}, count(*), count(*) FILTER (WHERE ok), "
+        "min(latency_ms) FILTER (WHERE ok), max(latency_ms) FILTER (WHERE ok), "
+        "coalesce(sum(latency_ms) FILTER (WHERE ok), 0), "
+        f"{', '.join(buckets)} FROM results {where} {rest}"
+    )
+
+
+def _first_bucket_at(moment: float, span: int) -> float:
+    """Where the first bucket starting at or after ``moment`` starts."""
+    return float(math.ceil(moment / span) * span)
+
+
 def _sum_rollups(table: str) -> str:
     """A query summing each monitor's rows of ``table``; ``{where}`` picks them."""
     histogram = ", ".join(f"sum({column})" for column in HISTOGRAM_COLUMNS)
@@ -980,23 +1176,39 @@ def _sum_rollups(table: str) -> str:
     )
 
 
-_ROLLUP_TABLES = {resolution: f"rollup_{resolution}" for resolution in RESOLUTIONS}
+_ADD_ROLLUPS = _add_rollups("rollup_hour")
 
-_ADD_ROLLUPS = {name: _add_rollups(table) for name, table in _ROLLUP_TABLES.items()}
+_MARK_CHANGED_HOURS = """
+    INSERT INTO rollup_hour_changes AS kept (start, seq)
+    SELECT start, nextval('rollup_seq')
+    FROM (SELECT DISTINCT unnest($1::float8[]) AS start ORDER BY 1) AS hours
+    ON CONFLICT (start) DO UPDATE SET seq = excluded.seq
+"""
+"""Give each hour a batch touched a seq above those of the rows it changed."""
 
 _READ_ROLLUPS = {
-    name: f"SELECT {_ROLLUP_SELECT} FROM {table} "
-    "WHERE monitor_id = $1 AND start >= $2 AND start < $3 ORDER BY start LIMIT $4"
-    for name, table in _ROLLUP_TABLES.items()
+    "hour": f"SELECT {_ROLLUP_SELECT} FROM rollup_hour "
+    "WHERE monitor_id = $1 AND start >= $2 AND start < $3 ORDER BY start LIMIT $4",
+    "minute": _roll_up_results(
+        "monitor_id, floor(started_at / 60) * 60",
+        "WHERE monitor_id = $1 AND started_at >= $2 AND started_at < $3",
+        "GROUP BY monitor_id, floor(started_at / 60) ORDER BY 2 LIMIT $4",
+    ),
 }
 
-_SUM_ROLLUPS = {name: _sum_rollups(table) for name, table in _ROLLUP_TABLES.items()}
-
-_DELETE_OLD_ROLLUPS = {
-    name: f"DELETE FROM {table} WHERE (monitor_id, start) IN ("
-    f"SELECT monitor_id, start FROM {table} WHERE start < $1 LIMIT $2)"
-    for name, table in _ROLLUP_TABLES.items()
+_SUM_ROLLUPS = {
+    "hour": _sum_rollups("rollup_hour"),
+    "minute": _roll_up_results(
+        "monitor_id", "{where}", "GROUP BY monitor_id ORDER BY monitor_id"
+    ),
 }
+
+_DELETE_OLD_ROLLUPS = (
+    "DELETE FROM rollup_hour WHERE (monitor_id, start) IN ("
+    "SELECT monitor_id, start FROM rollup_hour WHERE start < $1 LIMIT $2)"
+)
+
+_DELETE_OLD_HOUR_CHANGES = "DELETE FROM rollup_hour_changes WHERE start < $1"
 
 _Upsert = tuple[str, list[list[Any]]]
 """A statement and the arrays it takes."""
@@ -1012,7 +1224,8 @@ _UPSERT_MONITORS = """
         enabled = excluded.enabled,
         tags = excluded.tags,
         definition = excluded.definition,
-        updated_at = excluded.updated_at
+        updated_at = excluded.updated_at,
+        seq = excluded.seq
 """
 
 _INSERT_STATE_CHANGES = """
@@ -1119,33 +1332,26 @@ async def _upsert_rollups(
 
 
 def _rollup_upserts(rows: Sequence[Sequence[Any]]) -> list[_Upsert]:
-    """The upserts that add results to the minute and hour rollups, one a table.
+    """The statements that add results to the hourly rollups and mark the hours.
 
     ``rows`` start with a result's monitor, start time, whether it passed
     and its latency: COPY records, or the rows a merge returns. Python picks
     each result's buckets, so they are those of ``store.rollups`` on every
     backend; the database adds them up (see ``_add_rollups``), which costs
-    less than sending the sums of every bucket.
+    less than sending the sums of every bucket. Minute rollups are read
+    from the results (see ``_roll_up_results``), so nothing keeps them.
     """
     if not rows:
         return []
-    monitor_ids = [row[0] for row in rows]
-    passed = [row[2] for row in rows]
-    latencies = [row[3] for row in rows]
-    buckets = [bucket_of(row[3]) for row in rows]
-    return [
-        (
-            _ADD_ROLLUPS[resolution],
-            [
-                monitor_ids,
-                [bucket_start(row[1], span) for row in rows],
-                passed,
-                latencies,
-                buckets,
-            ],
-        )
-        for resolution, span in RESOLUTIONS.items()
+    hours = [bucket_start(row[1], HOUR) for row in rows]
+    arrays = [
+        [row[0] for row in rows],
+        hours,
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+        [bucket_of(row[3]) for row in rows],
     ]
+    return [(_ADD_ROLLUPS, arrays), (_MARK_CHANGED_HOURS, [hours])]
 
 
 async def _delete_in_batches(
@@ -1175,6 +1381,7 @@ async def _upsert_monitors(
     """
     latest = list({row.id: row for row in rows}.values())
     async with connection.transaction():
+        await connection.execute(_TAKE_TRANSACTION_ID)
         for start in range(0, len(latest), MONITORS_PER_STATEMENT):
             chunk = latest[start : start + MONITORS_PER_STATEMENT]
             await connection.execute(_UPSERT_MONITORS, *_columns(chunk))
@@ -1333,3 +1540,189 @@ def _retryable(exc: BaseException) -> bool:
     if not isinstance(state, str):
         return False
     return state[:2] in _RETRYABLE_CLASSES or state in _RETRYABLE_STATES
+
+
+FEED_HORIZON_WAIT = 2.0
+"""Seconds a feed read waits for older transactions to end before it gives up."""
+
+_TAKE_TRANSACTION_ID = "SELECT pg_current_xact_id()"
+"""Run first in a transaction that draws feed positions (see ``_feed``)."""
+
+_FEED_HORIZON = """
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END,
+        pg_snapshot_xmax(pg_current_snapshot())
+    FROM {sequence}
+"""
+
+_ENDED_BEFORE = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1"
+
+_MONITOR_FEED = """
+    SELECT id, name, kind, enabled, tags::text, definition, seq FROM monitors
+    WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+"""
+
+_ROLLUP_FEED = f"""
+    SELECT {_ROLLUP_SELECT}, seq FROM rollup_hour
+    WHERE start IN (SELECT start FROM rollup_hour_changes WHERE seq > $1)
+        AND seq > $1 AND seq <= $2
+    ORDER BY seq LIMIT $3
+"""
+"""Rows changed in ``($1, $2]``, looked for only in the hours changed after $1."""
+
+_EVENT_FEED = """
+    SELECT id, at, type, monitor_id, data, seq FROM events
+    WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+"""
+
+_HOURLY_TOTALS = """
+    SELECT start, count(*), sum(count), sum(ok), sum(latency_sum) FROM rollup_hour
+    WHERE start >= $1 AND start < $2 GROUP BY start ORDER BY start
+"""
+
+_EVENT_TOTALS = """
+    SELECT floor(at / 3600) * 3600, count(*) FROM events
+    WHERE at >= $1 AND at < $2 GROUP BY 1 ORDER BY 1
+"""
+
+_HOUR_ROLLUPS = f"""
+    SELECT {_ROLLUP_SELECT} FROM rollup_hour
+    WHERE start = $1 AND monitor_id > $2 ORDER BY monitor_id LIMIT $3
+"""
+
+_EVENTS_BETWEEN = """
+    SELECT id, at, type, monitor_id, data FROM events
+    WHERE at >= $1 AND at < $2 AND id > $3 ORDER BY id LIMIT $4
+"""
+
+
+async def _insert_events(
+    columns: list[list[Any]], connection: asyncpg.Connection
+) -> None:
+    async with connection.transaction():
+        await connection.execute(_TAKE_TRANSACTION_ID)
+        await connection.execute(_INSERT_EVENTS, *columns)
+
+
+def _event(row: Mapping[str, Any]) -> Event:
+    return Event(
+        row["id"], row["at"], row["type"], row["monitor_id"], json.loads(row["data"])
+    )
+
+
+_COUNT_TABLES = """
+    SELECT count(*) FROM pg_class
+    JOIN pg_namespace ON pg_namespace.oid = pg_class.relnamespace
+    WHERE pg_namespace.nspname = $1 AND pg_class.relkind IN ('r', 'p')
+"""
+
+
+async def read_schema_status(url: str) -> SchemaStatus:
+    """Where the schema a URL names stands, read in a read-only transaction.
+
+    Nothing is created, not even the schema or its version table, and a
+    newer version than this one knows is reported, not refused. Errors name
+    the database by its location, with the password masked.
+    """
+    settings = parse_url(url)
+    migrations = packaged_migrations()
+    try:
+        connection = await asyncpg.connect(
+            **settings.server(),
+            server_settings={"application_name": "upcast storage status"},
+        )
+    except _DATABASE_ERRORS as exc:
+        raise _settings_error(settings, exc, "cannot connect to") from exc
+
+    try:
+        async with connection.transaction(readonly=True):
+            schema = settings.schema
+            exists = bool(await connection.fetchval(_SCHEMA_EXISTS, schema))
+            found = await _schema_version(connection, schema)
+            applied = await _applied_migrations(connection, schema)
+            tables = await connection.fetchval(_COUNT_TABLES, schema)
+    except _DATABASE_ERRORS as exc:
+        doing = "cannot read the schema version of"
+        raise _settings_error(settings, exc, doing) from exc
+    finally:
+        try:
+            await connection.close(timeout=CONNECT_TIMEOUT)
+        except _DATABASE_ERRORS:
+            connection.terminate()
+
+    return SchemaStatus.compare(
+        "postgresql",
+        settings.location,
+        migrations,
+        found=found,
+        applied=applied,
+        exists=exists,
+        empty=not tables,
+    )
+
+
+async def _applied_migrations(
+    connection: asyncpg.Connection, schema: str
+) -> tuple[AppliedMigration, ...]:
+    """The rows of the version table, oldest first; none before it exists."""
+    table = f"{_quote(schema)}.schema_migrations"
+    if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+        return ()
+    rows = await connection.fetch(
+        f"SELECT version, description, applied_at FROM {table} ORDER BY version"
+    )
+    return tuple(
+        AppliedMigration(row["version"], row["description"], row["applied_at"])
+        for row in rows
+    )
+
+
+def _settings_error(
+    settings: PostgresSettings, exc: BaseException, doing: str
+) -> StoreError:
+    """A driver or network error as a StoreError, the password masked."""
+    text = str(exc) or type(exc).__name__
+    if settings.password:
+        text = text.replace(settings.password, "***")
+    return StoreError(f"{doing} {settings.location}: {text}", retryable=_retryable(exc))
+
+
+# A bucket's start in terms of the start of its hour's day, in UTC whatever
+# the session's time zone: 1970-01-01 was a Thursday, three days after the
+# Monday that starts its ISO week, and a month starts (day of month - 1)
+# days before a day in it.
+_UPTIME_PERIODS = {
+    "day": "day",
+    "week": "floor((day + 259200) / 604800) * 604800 - 259200",
+    "month": "day - (date_part('day', to_timestamp(day) AT TIME ZONE 'UTC') - 1) "
+    "* 86400",
+}
+
+# The monitors in the catalogue with any of the tags in an array, found
+# through the GIN index on tags.
+_HAS_ANY_TAG = "monitor_id IN (SELECT id FROM monitors WHERE tags ?| {}::text[])"
+
+# Each monitor's checks per bucket, the rows by monitor. Days come from
+# arithmetic rather than date_trunc, which took more than twice as long over
+# the millions of hourly rows of a large fleet's month.
+_UPTIME_BUCKETS = (
+    "WITH buckets AS (SELECT monitor_id, {period} AS period_start, "
+    "sum(count)::bigint AS checks, sum(ok)::bigint AS ok FROM ("
+    "SELECT monitor_id, floor(start / 86400) * 86400 AS day, count, ok "
+    "FROM rollup_hour {where}) AS hours GROUP BY monitor_id, period_start) "
+)
+
+_UPTIME_BY_MONITOR = (
+    "SELECT period_start, monitor_id, checks, ok FROM buckets "
+    "ORDER BY period_start, monitor_id"
+)
+
+# Buckets of monitors fanned out to their tags, each tag of a monitor once
+# (a jsonb array can repeat one), and summed per bucket and tag; tags sort
+# byte by byte, as ids do.
+_UPTIME_BY_TAG = (
+    "SELECT period_start, tagged.tag, sum(checks)::bigint, sum(ok)::bigint "
+    "FROM buckets JOIN (SELECT DISTINCT id, tag FROM monitors "
+    "CROSS JOIN jsonb_array_elements_text(tags) AS tag{only}) AS tagged "
+    "ON tagged.id = buckets.monitor_id GROUP BY period_start, tagged.tag "
+    'ORDER BY period_start, tagged.tag COLLATE "C"'
+)

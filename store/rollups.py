@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, SupportsFloat, SupportsInt
 
 from engine.result import CheckResult
 
@@ -176,3 +177,33 @@ def check_resolution(resolution: object) -> int:
             f"resolution: must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}"
         )
     return RESOLUTIONS[resolution]
+
+
+class UptimeRow(NamedTuple):
+    """How one monitor or tag did over one day, week or month of an uptime report.
+
+    ``checks`` and ``ok`` are summed from hourly rollups; ``uptime`` is the
+    share of checks that passed, None when none ran.
+    """
+
+    period_start: float
+    """The start of the UTC day, ISO week or calendar month, in unix seconds."""
+    key: str
+    """The monitor id or the tag the row is about."""
+    checks: int
+    ok: int
+    uptime: float | None
+
+
+def uptime_row(
+    period_start: SupportsFloat, key: str, checks: SupportsInt, ok: SupportsInt
+) -> UptimeRow:
+    """An ``UptimeRow`` from the sums a backend's report query gives.
+
+    MySQL gives sums of whole numbers as DECIMAL; the row holds ints and a
+    float start, whatever the driver gave.
+    """
+    count, passed = int(checks), int(ok)
+    return UptimeRow(
+        float(period_start), key, count, passed, passed / count if count else None
+    )

@@ -7,6 +7,7 @@ tests of what only one backend does live in that backend's own test file.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,7 @@ from engine.model import monitor_from_dict
 from engine.result import MonitorState, Reason
 from store import Store, StoreClosedError, open_store
 from store.base import MAX_LIMIT, LatestState, monitor_row
+from store.rollups import UptimeRow
 from tests.store_backends import BACKENDS, ISOLATED_URLS
 from tests.store_samples import DAY, definition, event, failed, result
 
@@ -602,3 +604,320 @@ async def test_a_resolution_other_than_minute_or_hour_is_refused(
             since=0.0,
             until=1.0,
         )
+
+
+# -- uptime reports -----------------------------------------------------------
+
+
+def at(moment: str) -> float:
+    """Unix seconds of an ISO date or date and time in UTC."""
+    parsed = datetime.datetime.fromisoformat(moment)
+    return parsed.replace(tzinfo=datetime.UTC).timestamp()
+
+
+def uptime(period_start: str, key: str, checks: int, ok: int) -> UptimeRow:
+    return UptimeRow(at(period_start), key, checks, ok, ok / checks)
+
+
+async def put_report_fleet(store: Store) -> None:
+    """Checks on both sides of the end of February 2026, a Saturday, and of
+    Monday 2026-03-02, the first day of ISO week 10.
+
+    ``api`` is tagged eu and prod, ``web`` EU and prod (tags are compared
+    case by case), ``cron`` has no tags and ``gone`` is no longer in the
+    catalogue. Midnights are written exactly, so each lands on a boundary.
+    """
+    await store.put_monitors(
+        [
+            definition("api", tags=["prod", "eu"]),
+            definition("web", tags=["prod", "EU"]),
+            definition("cron"),
+            definition("gone", tags=["prod"]),
+        ]
+    )
+    await store.delete_monitor("gone")
+    await store.write_results(
+        [
+            result("api", at("2026-02-28T23:30")),
+            failed("api", at("2026-02-28T23:31")),
+            result("api", at("2026-03-01T00:30")),
+            result("api", at("2026-03-02T00:30")),
+            result("api", at("2026-03-02T01:30")),
+            result("web", at("2026-02-28T23:59:59")),
+            failed("web", at("2026-03-01T00:30")),
+            result("web", at("2026-03-02T00:30")),
+            result("cron", at("2026-03-01T00:00")),
+            failed("gone", at("2026-03-02T00:00")),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("period", "by", "expected"),
+    [
+        (
+            "day",
+            "monitor",
+            [
+                uptime("2026-02-28", "api", 2, 1),
+                uptime("2026-02-28", "web", 1, 1),
+                uptime("2026-03-01", "api", 1, 1),
+                uptime("2026-03-01", "cron", 1, 1),
+                uptime("2026-03-01", "web", 1, 0),
+                uptime("2026-03-02", "api", 2, 2),
+                uptime("2026-03-02", "gone", 1, 0),
+                uptime("2026-03-02", "web", 1, 1),
+            ],
+        ),
+        (
+            "week",
+            "monitor",
+            [
+                uptime("2026-02-23", "api", 3, 2),
+                uptime("2026-02-23", "cron", 1, 1),
+                uptime("2026-02-23", "web", 2, 1),
+                uptime("2026-03-02", "api", 2, 2),
+                uptime("2026-03-02", "gone", 1, 0),
+                uptime("2026-03-02", "web", 1, 1),
+            ],
+        ),
+        (
+            "month",
+            "monitor",
+            [
+                uptime("2026-02-01", "api", 2, 1),
+                uptime("2026-02-01", "web", 1, 1),
+                uptime("2026-03-01", "api", 3, 3),
+                uptime("2026-03-01", "cron", 1, 1),
+                uptime("2026-03-01", "gone", 1, 0),
+                uptime("2026-03-01", "web", 2, 1),
+            ],
+        ),
+        (
+            "day",
+            "tag",
+            [
+                uptime("2026-02-28", "EU", 1, 1),
+                uptime("2026-02-28", "eu", 2, 1),
+                uptime("2026-02-28", "prod", 3, 2),
+                uptime("2026-03-01", "EU", 1, 0),
+                uptime("2026-03-01", "eu", 1, 1),
+                uptime("2026-03-01", "prod", 2, 1),
+                uptime("2026-03-02", "EU", 1, 1),
+                uptime("2026-03-02", "eu", 2, 2),
+                uptime("2026-03-02", "prod", 3, 3),
+            ],
+        ),
+        (
+            "week",
+            "tag",
+            [
+                uptime("2026-02-23", "EU", 2, 1),
+                uptime("2026-02-23", "eu", 3, 2),
+                uptime("2026-02-23", "prod", 5, 3),
+                uptime("2026-03-02", "EU", 1, 1),
+                uptime("2026-03-02", "eu", 2, 2),
+                uptime("2026-03-02", "prod", 3, 3),
+            ],
+        ),
+        (
+            "month",
+            "tag",
+            [
+                uptime("2026-02-01", "EU", 1, 1),
+                uptime("2026-02-01", "eu", 2, 1),
+                uptime("2026-02-01", "prod", 3, 2),
+                uptime("2026-03-01", "EU", 2, 1),
+                uptime("2026-03-01", "eu", 3, 3),
+                uptime("2026-03-01", "prod", 5, 4),
+            ],
+        ),
+    ],
+)
+async def test_uptime_reports_sum_hours_by_utc_day_iso_week_and_month(
+    store: Store, period: str, by: str, expected: list[UptimeRow]
+) -> None:
+    await put_report_fleet(store)
+
+    report = await store.uptime_report(
+        period=period, since=at("2026-02-01"), until=at("2026-04-01"), by=by
+    )
+
+    assert report == expected
+
+
+async def test_an_uptime_report_counts_only_the_hours_in_its_range(
+    store: Store,
+) -> None:
+    await put_report_fleet(store)
+
+    report = await store.uptime_report(
+        period="week", since=at("2026-03-01"), until=at("2026-03-02T01:00")
+    )
+
+    assert report == [
+        uptime("2026-02-23", "api", 1, 1),
+        uptime("2026-02-23", "cron", 1, 1),
+        uptime("2026-02-23", "web", 1, 0),
+        uptime("2026-03-02", "api", 1, 1),
+        uptime("2026-03-02", "gone", 1, 0),
+        uptime("2026-03-02", "web", 1, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("by", "filters", "expected"),
+    [
+        (
+            "monitor",
+            {"monitor_ids": ["web", "gone"]},
+            [
+                uptime("2026-02-01", "web", 1, 1),
+                uptime("2026-03-01", "gone", 1, 0),
+                uptime("2026-03-01", "web", 2, 1),
+            ],
+        ),
+        (
+            "tag",
+            {"monitor_ids": ["web"]},
+            [
+                uptime("2026-02-01", "EU", 1, 1),
+                uptime("2026-02-01", "prod", 1, 1),
+                uptime("2026-03-01", "EU", 2, 1),
+                uptime("2026-03-01", "prod", 2, 1),
+            ],
+        ),
+        (
+            "monitor",
+            {"tags": ["eu"]},
+            [uptime("2026-02-01", "api", 2, 1), uptime("2026-03-01", "api", 3, 3)],
+        ),
+        (
+            "tag",
+            {"tags": ["eu"]},
+            [uptime("2026-02-01", "eu", 2, 1), uptime("2026-03-01", "eu", 3, 3)],
+        ),
+        (
+            "tag",
+            {"tags": ["EU", "missing"]},
+            [uptime("2026-02-01", "EU", 1, 1), uptime("2026-03-01", "EU", 2, 1)],
+        ),
+        (
+            "monitor",
+            {"tags": ["prod"]},
+            [
+                uptime("2026-02-01", "api", 2, 1),
+                uptime("2026-02-01", "web", 1, 1),
+                uptime("2026-03-01", "api", 3, 3),
+                uptime("2026-03-01", "web", 2, 1),
+            ],
+        ),
+        (
+            "tag",
+            {"tags": ["prod"], "monitor_ids": ["gone", "api"]},
+            [uptime("2026-02-01", "prod", 2, 1), uptime("2026-03-01", "prod", 3, 3)],
+        ),
+        ("monitor", {"tags": ["eu"], "monitor_ids": ["web"]}, []),
+    ],
+)
+async def test_uptime_reports_narrow_to_the_monitors_and_tags_asked_for(
+    store: Store, by: str, filters: dict[str, Any], expected: list[UptimeRow]
+) -> None:
+    await put_report_fleet(store)
+
+    report = await store.uptime_report(
+        period="month",
+        since=at("2026-02-01"),
+        until=at("2026-04-01"),
+        by=by,
+        **filters,
+    )
+
+    assert report == expected
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "filters"),
+    [
+        ("2026-03-01", "2026-03-01", {}),
+        ("2026-04-01", "2026-02-01", {}),
+        ("2025-01-01", "2026-01-01", {}),
+        ("2026-02-01", "2026-04-01", {"monitor_ids": []}),
+        ("2026-02-01", "2026-04-01", {"tags": []}),
+        ("2026-02-01", "2026-04-01", {"monitor_ids": ["cron"], "by": "tag"}),
+    ],
+)
+async def test_an_uptime_report_with_nothing_to_count_is_empty(
+    store: Store, since: str, until: str, filters: dict[str, Any]
+) -> None:
+    await put_report_fleet(store)
+
+    report = await store.uptime_report(
+        period="day", since=at(since), until=at(until), **filters
+    )
+
+    assert report == []
+
+
+@pytest.mark.parametrize(
+    ("moment", "period", "bucket"),
+    [
+        ("1969-12-31T23:30", "day", "1969-12-31"),
+        ("1969-12-31T23:30", "week", "1969-12-29"),
+        ("1969-12-31T23:30", "month", "1969-12-01"),
+        ("1970-01-01T00:00", "week", "1969-12-29"),
+        ("1900-02-28T23:00", "day", "1900-02-28"),
+        ("1900-03-01T00:00", "month", "1900-03-01"),
+        ("2024-02-29T12:00", "week", "2024-02-26"),
+        ("2024-02-29T12:00", "month", "2024-02-01"),
+        ("2021-01-03T23:00", "week", "2020-12-28"),
+        ("0001-01-01T00:30", "week", "0001-01-01"),
+        ("9999-12-31T23:30", "month", "9999-12-01"),
+    ],
+)
+async def test_a_check_counts_in_the_utc_day_iso_week_and_month_that_hold_it(
+    store: Store, moment: str, period: str, bucket: str
+) -> None:
+    await store.write_results([result("api", at(moment))])
+
+    report = await store.uptime_report(period=period, since=-1e300, until=1e300)
+
+    assert report == [uptime(bucket, "api", 1, 1)]
+
+
+async def test_a_tag_repeated_in_a_monitor_row_counts_the_monitor_once(
+    store: Store,
+) -> None:
+    row = monitor_row("rows[0]", definition("api"))
+    await store.put_monitor_rows([row._replace(tags='["prod","prod"]')])
+    await store.write_results([result("api", at("2026-03-01T12:00"))])
+
+    report = await store.uptime_report(
+        period="day", since=at("2026-03-01"), until=at("2026-03-02"), by="tag"
+    )
+
+    assert report == [uptime("2026-03-01", "prod", 1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"period": "year"}, "period: must be one of day, week, month, got 'year'"),
+        ({"period": None}, "period: must be one of day, week, month"),
+        ({"by": "host"}, "by: must be monitor or tag, got 'host'"),
+        ({"since": math.nan}, "since: must be a finite number"),
+        ({"until": "later"}, "until: must be a number"),
+        ({"monitor_ids": "api"}, "monitor_ids: must be a list, got str"),
+        ({"monitor_ids": ["api", 3]}, "monitor_ids[1]: must be a str, got int"),
+        ({"tags": "prod"}, "tags: must be a list, got str"),
+        ({"tags": [None]}, "tags[0]: must be a str, got NoneType"),
+    ],
+)
+async def test_bad_uptime_report_arguments_raise_value_errors_that_name_them(
+    store: Store, arguments: dict[str, Any], message: str
+) -> None:
+    call: dict[str, Any] = {"period": "day", "since": 0.0, "until": DAY}
+    call.update(arguments)
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await store.uptime_report(**call)

@@ -325,13 +325,14 @@ async def test_open_applies_the_migrations_and_records_each_version(url: str) ->
     async with MysqlStore(url, progress=lambda *step: steps.append(step)):
         pass
 
-    assert steps == [(1, known, "initial"), (2, known, "rollups")]
+    packaged = [(m.version, m.description) for m in packaged_migrations()]
+    assert steps == [(version, known, words) for version, words in packaged]
     async with connected(url) as connection:
         recorded = await query(
             connection,
             f"SELECT version, description FROM {VERSION_TABLE} ORDER BY version",
         )
-    assert recorded == [(1, "initial"), (2, "rollups")]
+    assert recorded == packaged
 
 
 async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(
@@ -368,7 +369,7 @@ async def test_two_stores_opening_at_once_migrate_only_once(url: str) -> None:
     await asyncio.gather(*(opened.close() for opened in stores))
 
     known = len(packaged_migrations())
-    assert steps == [(1, known, "initial"), (2, known, "rollups")]
+    assert steps == [(m.version, known, m.description) for m in packaged_migrations()]
     async with connected(url) as connection:
         assert await query(connection, f"SELECT COUNT(*) FROM {VERSION_TABLE}") == [
             (len(packaged_migrations()),)
@@ -791,7 +792,7 @@ async def test_the_rollup_migration_rolls_up_the_results_stored_before_it(
     async with connected(url) as connection:
         for statement in leftovers:
             await query(connection, statement)
-        await query(connection, f"DELETE FROM {VERSION_TABLE} WHERE version = 2")
+        await query(connection, f"DELETE FROM {VERSION_TABLE} WHERE version >= 2")
 
     async with open_store(url) as reopened:
         found = {
@@ -801,7 +802,7 @@ async def test_the_rollup_migration_rolls_up_the_results_stored_before_it(
             for monitor_id in ("api", "web", "far")
             for resolution in RESOLUTIONS
         }
-        assert reopened.schema_version() == 2
+        assert reopened.schema_version() == len(packaged_migrations())
         assert len(await reopened.results("far")) == len(beyond)
 
     assert found == {

@@ -40,8 +40,13 @@ from tests.waiting import eventually
 
 PASSWORD = "s3cret-Pa55"
 
-PACKAGED = [(1, "initial"), (2, "rollups")]
+PACKAGED = [(m.version, m.description) for m in packaged_migrations()]
 """The packaged migrations as the version table records them."""
+
+
+def every_step() -> list[tuple[int, int, str]]:
+    """The progress calls of opening an empty schema: every packaged migration."""
+    return [(version, len(PACKAGED), words) for version, words in PACKAGED]
 
 
 @pytest.fixture
@@ -268,14 +273,16 @@ async def test_open_applies_each_migration_once_and_records_its_version(
         async with PostgresStore(url, progress=lambda *step: steps.append(step)) as s:
             assert s.schema_version() == len(packaged_migrations())
 
-    assert steps == [(1, 2, "initial"), (2, 2, "rollups")]
+    assert steps == every_step()
     assert await migrations_recorded(admin, schema) == PACKAGED
 
 
 async def test_a_new_migration_is_applied_on_top_of_the_recorded_ones(
     migrated: str, admin: asyncpg.Connection, schema: str
 ) -> None:
-    added = Migration(3, "monitor owners", "ALTER TABLE monitors ADD owner text;")
+    added = Migration(
+        len(PACKAGED) + 1, "monitor owners", "ALTER TABLE monitors ADD owner text;"
+    )
     steps: list[tuple[int, int, str]] = []
 
     async with PostgresStore(
@@ -283,12 +290,12 @@ async def test_a_new_migration_is_applied_on_top_of_the_recorded_ones(
         progress=lambda *step: steps.append(step),
         migrations=[*packaged_migrations(), added],
     ) as upgraded:
-        assert upgraded.schema_version() == 3
+        assert upgraded.schema_version() == len(PACKAGED) + 1
 
     assert steps == [(1, 1, "monitor owners")]
     assert await migrations_recorded(admin, schema) == [
         *PACKAGED,
-        (3, "monitor owners"),
+        (len(PACKAGED) + 1, "monitor owners"),
     ]
     assert "owner" in await monitor_columns(admin, schema)
 
@@ -317,7 +324,9 @@ async def test_a_schema_from_a_newer_version_is_refused_and_left_untouched(
 async def test_a_failing_migration_is_rolled_back_with_its_ddl(
     migrated: str, admin: asyncpg.Connection, schema: str
 ) -> None:
-    failing = Migration(3, "owners", "ALTER TABLE monitors ADD owner text; SELECT 1/0;")
+    failing = Migration(
+        len(PACKAGED) + 1, "owners", "ALTER TABLE monitors ADD owner text; SELECT 1/0;"
+    )
     upgrade = PostgresStore(migrated, migrations=[*packaged_migrations(), failing])
 
     with pytest.raises(StoreError, match="division by zero") as caught:
@@ -341,7 +350,7 @@ async def test_two_stores_opening_at_once_migrate_once(
     finally:
         await asyncio.gather(first.close(), second.close())
 
-    assert steps == [(1, 2, "initial"), (2, 2, "rollups")]
+    assert steps == every_step()
     assert await migrations_recorded(admin, schema) == PACKAGED
 
 
@@ -627,37 +636,55 @@ async def rollup_seqs(
     return {(row["monitor_id"], row["start"]): row["seq"] for row in rows}
 
 
-async def test_every_change_of_a_rollup_row_takes_a_higher_seq_from_one_sequence(
+async def test_every_change_of_an_hourly_rollup_takes_a_higher_seq_and_marks_its_hour(
     store: Store, admin: asyncpg.Connection, schema: str
 ) -> None:
     async def write_and_read_seqs(
         *results: CheckResult,
-    ) -> tuple[dict[tuple[str, float], int], dict[tuple[str, float], int]]:
+    ) -> tuple[dict[tuple[str, float], int], dict[float, int]]:
         await store.write_results(list(results))
-        minute = await rollup_seqs(admin, schema, "rollup_minute")
-        hour = await rollup_seqs(admin, schema, "rollup_hour")
-        return minute, hour
+        hours = await admin.fetch(
+            f'SELECT start, seq FROM "{schema}".rollup_hour_changes'
+        )
+        return (
+            await rollup_seqs(admin, schema, "rollup_hour"),
+            {row["start"]: row["seq"] for row in hours},
+        )
 
-    minute_1, hour_1 = await write_and_read_seqs(result("api", 10.0))
-    minute_2, hour_2 = await write_and_read_seqs(
-        result("api", 20.0), result("web", 20.0)
+    rows_1, hours_1 = await write_and_read_seqs(result("api", 10.0))
+    rows_2, hours_2 = await write_and_read_seqs(
+        result("api", 20.0), result("web", 3700.0)
     )
-    minute_3, hour_3 = await write_and_read_seqs(result("api", 70.0))
-    minute_4, hour_4 = await write_and_read_seqs(result("api", 70.0))
+    rows_3, hours_3 = await write_and_read_seqs(result("api", 70.0))
+    rows_4, hours_4 = await write_and_read_seqs(result("api", 70.0))
 
-    api = ("api", 0.0)
-    # Two sequences would both start at 1.
-    assert minute_1[api] != hour_1[api]
-    first = max(minute_1[api], hour_1[api])
-    assert minute_2[api] > first
-    assert hour_2[api] > first
-    assert minute_2[("web", 0.0)] > first
-    # A new minute leaves the row of the minute before as it was.
-    assert minute_3[api] == minute_2[api]
-    assert minute_3[("api", 60.0)] > max(minute_2.values())
-    assert hour_3[api] > hour_2[api]
-    # Writing the same batch again changes no row.
-    assert (minute_4, hour_4) == (minute_3, hour_3)
+    api, web = ("api", 0.0), ("web", 3600.0)
+    assert hours_1[0.0] > rows_1[api]
+    assert rows_2[api] > hours_1[0.0]
+    assert hours_2[0.0] > rows_2[api]
+    assert hours_2[3600.0] > rows_2[web]
+    # A later batch leaves the rows and hours it does not touch as they were.
+    assert rows_3[web] == rows_2[web]
+    assert hours_3[3600.0] == hours_2[3600.0]
+    assert rows_3[api] > hours_2[0.0]
+    # Writing the same batch again changes nothing.
+    assert (rows_4, hours_4) == (rows_3, hours_3)
+
+
+async def test_minute_rollups_come_from_the_results_of_buckets_starting_in_the_span(
+    store: Store,
+) -> None:
+    await store.write_results(
+        [result("api", at, latency_ms=at) for at in (59.0, 60.0, 119.5, 120.0, 185.0)]
+    )
+
+    found = await store.rollups("api", resolution="minute", since=30.0, until=120.0)
+    summed = await store.rollup_summaries(resolution="minute", since=30.0, until=180.0)
+
+    assert [(r.start, r.count, r.latency_sum) for r in found] == [(60.0, 2, 179.5)]
+    assert [(s.monitor_id, s.count, s.latency_max) for s in summed] == [
+        ("api", 3, 120.0)
+    ]
 
 
 async def test_a_result_written_again_with_other_values_counts_as_first_stored(
@@ -711,17 +738,20 @@ async def test_retention_deletes_old_rollups_in_batches_without_counting_them(
     await store.write_results([*old, result("api", 10 * DAY)])
 
     deleted = await store.enforce_retention(1, now=10 * DAY + 60)
-    minutes_left = await rollup_seqs(admin, schema, "rollup_minute")
+    minutes_left = await store.rollups(
+        "api", resolution="minute", since=0, until=11 * DAY
+    )
     hours_left = await rollup_seqs(admin, schema, "rollup_hour")
     a_year_on = (HOURLY_ROLLUP_DAYS + 11) * DAY
     deleted_a_year_on = await store.enforce_retention(1, now=a_year_on)
 
     assert deleted == len(old)
-    assert list(minutes_left) == [("api", 10 * DAY)]
+    assert [rollup.start for rollup in minutes_left] == [10 * DAY]
     assert len(hours_left) == math.ceil(minutes / 60) + 1
     assert deleted_a_year_on == 1
-    assert await rollup_seqs(admin, schema, "rollup_minute") == {}
     assert await rollup_seqs(admin, schema, "rollup_hour") == {}
+    changes = f'SELECT count(*) FROM "{schema}".rollup_hour_changes'
+    assert await admin.fetchval(changes) == 0
 
 
 async def test_a_day_of_ten_thousand_monitors_sums_up_in_well_under_a_second(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import msgpack
 import ray
@@ -27,7 +28,8 @@ from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
 from actors.platform import ShardNotFound
 from actors.shard import ShardActor, node_address, resident_bytes
-from actors.storage import StorageActor
+from actors.storage import COPY_EVERY, StorageActor
+from store.mirror import source_name
 from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ T = TypeVar("T")
 
 DEFAULT_SHARDS = 2
 DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_DATA_DIR = Path("upcast-data")
+"""Where the embedded SQLite store and the spool live unless told otherwise."""
 NAMESPACE = "upcast"
 
 # The least time between two reads of the live feed, in seconds.
@@ -123,10 +127,20 @@ class Settings:
     retention_days: float = DEFAULT_RETENTION_DAYS
     max_in_flight: int = 1000
     spool_bytes: int = DEFAULT_SPOOL_BYTES
+    analytics_url: str | None = None
+    """A MySQL store the platform copies rollups and events to, for reports."""
+    report_url: str | None = None
+    """Where reports read when not from analytics or the store: a replica."""
+    copy_every: float = COPY_EVERY
+    """Seconds between copies to the analytics store."""
 
     @property
     def url(self) -> str:
-        return self.store_url or f"sqlite:///{self.data_dir.resolve() / 'upcast.db'}"
+        """The store's URL: ``store_url``, else SQLite in the data directory."""
+        if self.store_url:
+            return self.store_url
+        # The resolved path starts with "/", which ends the URL's "sqlite://".
+        return f"sqlite://{quote(str(self.data_dir.resolve() / 'upcast.db'))}"
 
 
 class RayPlatform:
@@ -174,9 +188,12 @@ class RayPlatform:
             settings.retention_days,
             str(settings.data_dir.resolve() / "spool"),
             settings.spool_bytes,
+            settings.analytics_url,
+            settings.report_url,
+            settings.copy_every,
         )
         version = await _call(storage.start.remote())
-        logger.info("store ready url=%s schema=%s", settings.url, version)
+        logger.info("store ready at %s, schema %s", source_name(settings.url), version)
         hub = _remote(EventHub).remote()
         alert = _remote(AlertActor).remote(storage, hub)
         names = [f"shard-{index}" for index in range(settings.shards)]
@@ -399,9 +416,26 @@ class RayPlatform:
         return found
 
     async def storage_stats(self) -> dict[str, Any]:
-        """The Storage actor's spool: what waits in it and what it gave up."""
-        spool: dict[str, Any] = await _call(self._storage.spool_stats.remote())
-        return {"spool": spool}
+        """The spool (what waits in it, what it gave up) and the analytics copy."""
+        spool, analytics = await asyncio.gather(
+            _call(self._storage.spool_stats.remote()),
+            _call(self._storage.analytics_stats.remote()),
+        )
+        return {"spool": spool, "analytics": analytics}
+
+    async def uptime_report(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Uptime per period and monitor or tag, from the report store."""
+        rows: list[dict[str, Any]] = await _call(
+            self._storage.uptime_report.remote(query)
+        )
+        return rows
+
+    async def rollup_summaries(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Uptime and latency per monitor over a span, from the report store."""
+        rows: list[dict[str, Any]] = await _call(
+            self._storage.rollup_summaries.remote(query)
+        )
+        return rows
 
     async def actors(self) -> list[dict[str, Any]]:
         """Every actor of the platform: its role, node, process and memory."""

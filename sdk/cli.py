@@ -21,6 +21,7 @@ import ray
 import uvloop
 
 from actors.runtime import (
+    DEFAULT_DATA_DIR,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SHARDS,
     RayPlatform,
@@ -44,6 +45,7 @@ from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
 from sdk.client import ApplyReport, AsyncClient, Client
 from sdk.errors import InvalidMonitor, UpcastError
+from sdk.storage_cli import add_storage_commands, run_storage_command
 from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from web.app import create_app
 from web.server import start_gateway
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if command == "status":
         return show_status(args.url)
+    if command == "storage":
+        return run_storage_command(args)
 
     if command == "apply":
         definitions = read_definitions(Path(args.file))
@@ -165,13 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path("upcast-data"),
+        default=DEFAULT_DATA_DIR,
         help="where the embedded store keeps its files (default: ./upcast-data)",
     )
     serve_parser.add_argument(
         "--store",
         metavar="URL",
         help="the store's URL instead of SQLite in the data directory",
+    )
+    serve_parser.add_argument(
+        "--analytics",
+        metavar="URL",
+        default=os.environ.get("UPCAST_ANALYTICS"),
+        help="a MySQL or MariaDB store to copy rollups and events to, for reports "
+        "(default: $UPCAST_ANALYTICS, else none)",
+    )
+    serve_parser.add_argument(
+        "--report-store",
+        metavar="URL",
+        default=os.environ.get("UPCAST_REPORT_STORE"),
+        help="where reports read, opened only to read, such as a read replica "
+        "(default: $UPCAST_REPORT_STORE, else the analytics store, else the store)",
     )
     serve_parser.add_argument(
         "--shards",
@@ -228,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("UPCAST_URL", DEFAULT_URL),
         help=f"the gateway (default: $UPCAST_URL or {DEFAULT_URL})",
     )
+
+    add_storage_commands(commands)
     return parser
 
 
@@ -400,6 +420,8 @@ def serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         shards=args.shards,
         store_url=args.store,
+        analytics_url=args.analytics,
+        report_url=args.report_store,
         retention_days=args.retention_days,
         max_in_flight=args.max_in_flight,
         spool_bytes=args.spool_mb * 1024 * 1024,

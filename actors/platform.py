@@ -153,7 +153,15 @@ class Platform(Protocol):
 
     async def storage_stats(self) -> dict[str, Any]:
         """The store's own figures: ``spool`` with ``batches``, ``records``,
-        ``bytes``, ``max_bytes`` and ``dropped`` by priority."""
+        ``bytes``, ``max_bytes`` and ``dropped`` by priority; ``analytics``
+        with ``configured``, rows ``copied`` per feed, ``last_copy_at`` and
+        ``last_error``."""
+
+    async def uptime_report(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of ``Store.uptime_report`` for these arguments, as mappings."""
+
+    async def rollup_summaries(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Summaries of ``Store.rollup_summaries`` for these arguments."""
 
     async def actors(self) -> list[dict[str, Any]]:
         """Every actor: ``role``, ``kind``, ``node``, ``pid``, ``memory_bytes``."""

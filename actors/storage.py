@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,16 @@ from engine.events import Event, StateChange
 from engine.result import CheckResult, pack_results, unpack_results
 from store import Store, StoreError, open_store
 from store.base import MonitorRow
+from store.mirror import FEEDS, Mirror, source_name
+from store.mysql import MysqlStore
 from store.spool import DEFAULT_MAX_BYTES, PRIORITIES, Spool, SpoolFull
 
 logger = logging.getLogger(__name__)
 
 RETENTION_EVERY = 3600.0
+
+COPY_EVERY = 10.0
+"""Seconds between copies to the analytics store: how far reports may lag."""
 
 # Pauses between attempts to write the spool back while the store is away.
 REPLAY_DELAYS = (0.5, 1.0, 2.0, 5.0)
@@ -42,6 +49,12 @@ class StorageActor:
     call succeeds, so the shards carry on checking; a task writes the spool
     back in order once the store answers. While anything is spooled, new
     batches join the end of the spool, so order is kept.
+
+    With ``analytics_url`` (MySQL), a task copies the store's hourly
+    rollups, events and monitors there every ``copy_every`` seconds (see
+    ``store.mirror``) and applies the same retention to it. Reports read
+    from ``report_url`` when given (a read replica, opened only to read),
+    else from the analytics store, else from the store itself.
     """
 
     def __init__(
@@ -50,8 +63,23 @@ class StorageActor:
         retention_days: float,
         spool_dir: str | None = None,
         spool_bytes: int = DEFAULT_MAX_BYTES,
+        analytics_url: str | None = None,
+        report_url: str | None = None,
+        copy_every: float = COPY_EVERY,
     ) -> None:
         self._url = url
+        self._analytics_url = analytics_url
+        self._report_url = report_url
+        self._copy_every = copy_every
+        self._analytics: MysqlStore | None = None
+        self._reports: Store | None = None
+        self._copying: asyncio.Task[None] | None = None
+        self._copy_stats: dict[str, Any] = {
+            "configured": analytics_url is not None,
+            "copied": dict.fromkeys(FEEDS, 0),
+            "last_copy_at": None,
+            "last_error": None,
+        }
         self._retention_days = retention_days
         self._store: Store | None = None
         self._retention: asyncio.Task[None] | None = None
@@ -64,6 +92,8 @@ class StorageActor:
         await store.open()
         self._store = store
         self._retention = asyncio.get_running_loop().create_task(self._keep_tidy())
+        if self._analytics_url is not None:
+            self._copying = asyncio.get_running_loop().create_task(self._keep_copied())
         if self._spool is not None and len(self._spool):
             self._replay_later()
         return store
@@ -85,6 +115,12 @@ class StorageActor:
         """
         if self._retention is not None:
             self._retention.cancel()
+        if self._copying is not None:
+            self._copying.cancel()
+        for other in {id(s): s for s in (self._analytics, self._reports) if s}.values():
+            if other is not self._store:
+                await other.close()
+        self._analytics = self._reports = None
         if self._replaying is not None:
             self._replaying.cancel()
         store = await self._ready()
@@ -253,6 +289,68 @@ class StorageActor:
     async def enforce_retention(self) -> int:
         return await (await self._ready()).enforce_retention(self._retention_days)
 
+    def analytics_stats(self) -> dict[str, Any]:
+        """The copy to the analytics store: rows copied per feed, when, errors."""
+        return {**self._copy_stats, "copied": dict(self._copy_stats["copied"])}
+
+    async def uptime_report(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Uptime per period and monitor or tag (``Store.uptime_report``)."""
+        rows = await (await self._report_store()).uptime_report(**query)
+        return [row._asdict() for row in rows]
+
+    async def rollup_summaries(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Uptime and latency per monitor over a span, from rollups."""
+        found = await (await self._report_store()).rollup_summaries(**query)
+        return [dataclasses.asdict(summary) for summary in found]
+
+    async def _report_store(self) -> Store:
+        """Where reports read: the report URL, else analytics, else the store."""
+        if self._reports is not None:
+            return self._reports
+        if self._report_url is not None:
+            reports = open_store(self._report_url, reading_only=True)
+            await reports.open()
+            self._reports = reports
+        elif self._analytics_url is not None:
+            self._reports = await self._analytics_store()
+        else:
+            self._reports = await self._ready()
+        return self._reports
+
+    async def _analytics_store(self) -> MysqlStore:
+        if self._analytics is None:
+            assert self._analytics_url is not None
+            analytics = open_store(self._analytics_url, progress=_report_migration)
+            if not isinstance(analytics, MysqlStore):
+                raise StoreError("the analytics store must be MySQL or MariaDB")
+            await analytics.open()
+            self._analytics = analytics
+        return self._analytics
+
+    async def _keep_copied(self) -> None:
+        """Copy to the analytics store every ``copy_every`` seconds, for good.
+
+        An analytics store that cannot be reached is tried again next time;
+        the feeds keep everything until it is copied.
+        """
+        while True:
+            try:
+                mirror = Mirror(
+                    await self._ready(),
+                    await self._analytics_store(),
+                    source=source_name(self._url),
+                )
+                copied = await mirror.copy()
+                for feed, count in copied.items():
+                    self._copy_stats["copied"][feed] += count
+                self._copy_stats["last_copy_at"] = time.time()
+                self._copy_stats["last_error"] = None
+            except Exception as exc:
+                if self._copy_stats["last_error"] is None:
+                    logger.warning("copying to the analytics store failed: %s", exc)
+                self._copy_stats["last_error"] = str(exc)
+            await asyncio.sleep(self._copy_every)
+
     async def _keep_tidy(self) -> None:
         while True:
             try:
@@ -260,6 +358,9 @@ class StorageActor:
                 removed = await store.enforce_retention(self._retention_days)
                 if removed:
                     logger.info("retention removed %d rows", removed)
+                if self._analytics_url is not None:
+                    analytics = await self._analytics_store()
+                    await analytics.enforce_retention(self._retention_days)
             except Exception:
                 logger.exception("enforcing retention failed; trying again later")
             await asyncio.sleep(RETENTION_EVERY)

@@ -102,6 +102,12 @@ class BrokenPlatform:
     async def storage_stats(self) -> dict[str, Any]:
         raise self._fail()
 
+    async def uptime_report(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def rollup_summaries(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        raise self._fail()
+
     async def actors(self) -> list[dict[str, Any]]:
         raise self._fail()
 

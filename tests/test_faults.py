@@ -21,7 +21,10 @@ import pytest
 
 from actors.placement import owner
 from actors.runtime import RayPlatform, Settings
-from tests.store_backends import POSTGRESQL, postgresql_url
+from store import open_store
+from store.mirror import Mirror, Verification, source_name
+from store.mysql import MysqlStore
+from tests.store_backends import POSTGRESQL, mysql_url, postgresql_url
 from tests.tcp_proxy import TcpProxy
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
@@ -233,25 +236,58 @@ async def _drained(platform: RayPlatform) -> list[dict[str, Any]] | None:
     return None
 
 
-async def test_a_store_cut_off_mid_stream_loses_no_result_and_keeps_each_once(
+async def test_a_store_cut_off_mid_stream_loses_no_result_and_its_copy_verifies(
     ray_session: None, tmp_path: Path, target: TcpTarget
 ) -> None:
-    async with postgresql_url(tmp_path) as url:
+    async with postgresql_url(tmp_path) as url, mysql_url(tmp_path) as analytics:
         schema = parse_qs(urlsplit(url).query)["schema"][0]
         with TcpProxy(("127.0.0.1", 5432)) as proxy:
             proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-            settings = Settings(data_dir=tmp_path, shards=2, store_url=proxied)
+            settings = Settings(
+                data_dir=tmp_path,
+                shards=2,
+                store_url=proxied,
+                analytics_url=analytics,
+                copy_every=0.5,
+            )
             platform = await RayPlatform.start(settings)
             try:
                 produced, spooled = await _cut_and_restore(
                     platform, proxy, target, schema
                 )
+                copied = await _copied_after(platform, time.time())
             finally:
                 await platform.close()
         counts = await _counted(schema)
+        verified = await _verified(url, analytics, proxied)
 
     assert spooled > 0
     assert counts == (produced, produced)
+    assert copied["rollups"] > 0
+    assert verified.consistent, [d.describe() for d in verified.differences]
+    assert verified.matching_share == 1.0
+    assert verified.rows >= 20
+
+
+async def _copied_after(platform: RayPlatform, moment: float) -> dict[str, int]:
+    """The rows copied to analytics, once a copy has finished after ``moment``."""
+
+    async def copied() -> dict[str, int] | None:
+        stats = (await platform.storage_stats())["analytics"]
+        done = stats["last_copy_at"] is not None and stats["last_copy_at"] > moment
+        return dict(stats["copied"]) if done else None
+
+    found: dict[str, int] = await eventually(copied, within=30, every=0.2)
+    return found
+
+
+async def _verified(primary_url: str, analytics_url: str, source: str) -> Verification:
+    """What verifying the analytics copy against the primary finds."""
+    analytics = open_store(analytics_url)
+    assert isinstance(analytics, MysqlStore)
+    async with open_store(primary_url) as primary, analytics:
+        mirror = Mirror(primary, analytics, source=source_name(source))
+        return await mirror.verify(since=0)
 
 
 async def _cut_and_restore(

@@ -28,6 +28,7 @@ from tests.gateway_monitors import WAIT, definition
 from web.app import create_app
 from web.errors import INTERNAL_MESSAGE
 from web.live import LiveHub
+from web.metrics import render
 from web.redact import (
     REDACTED,
     is_secret_header,
@@ -293,6 +294,32 @@ async def test_engine_lists_each_shard_and_actor_with_its_figures(
     roles = {actor["role"] for actor in actors}
     assert roles == {"coordinator", "storage", "alert", "hub", "shard-0", "shard-1"}
     assert all(actor["pid"] > 0 and actor["memory_bytes"] > 0 for actor in actors)
+
+
+def test_metrics_show_the_analytics_copy_when_there_is_one() -> None:
+    spool = {"records": 0, "bytes": 0, "dropped": {"normal": 0}}
+    analytics = {
+        "configured": True,
+        "copied": {"monitors": 2, "rollups": 30, "events": 4},
+        "last_copy_at": 1_800_000_000.5,
+        "last_error": None,
+    }
+
+    text = render([], {"spool": spool, "analytics": analytics})
+    without = render(
+        [], {"spool": spool, "analytics": {**analytics, "configured": False}}
+    )
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    copied = families["upcast_analytics_copied_rows"].samples
+    assert {s.labels["feed"]: s.value for s in copied} == {
+        "monitors": 2,
+        "rollups": 30,
+        "events": 4,
+    }
+    last = families["upcast_analytics_last_copy_timestamp_seconds"].samples[0]
+    assert last.value == 1_800_000_000.5
+    assert "upcast_analytics" not in without
 
 
 async def test_metrics_are_prometheus_text_with_a_lateness_histogram_per_shard(
@@ -565,6 +592,59 @@ async def test_a_bad_results_parameter_answers_400_naming_it(
     created = await create(http, made, definition(gateway_url, new_id()))
 
     response = await http.get(f"/api/v1/monitors/{created['id']}/results?{query}")
+
+    assert response.status_code == 400
+    message = error_of(response)["message"]
+    assert message.startswith(f"{parameter}: ")
+    assert problem in message
+
+
+async def test_reports_give_uptime_per_day_and_a_summary_from_rollups(
+    http: httpx.AsyncClient, made: list[str], gateway_url: str
+) -> None:
+    created = await create(
+        http, made, definition(gateway_url, new_id(), tags=["reported"])
+    )
+    found = await wait_for_results(http, created["id"], 2)
+
+    by_monitor = await http.get(
+        "/api/v1/reports/uptime",
+        params={"period": "day", "monitors": created["id"]},
+    )
+    by_tag = await http.get(
+        "/api/v1/reports/uptime", params={"by": "tag", "tags": "reported"}
+    )
+    summary = await http.get(
+        "/api/v1/reports/summary", params={"monitors": created["id"]}
+    )
+
+    # A test that runs across midnight (UTC) sees two days.
+    rows = by_monitor.json()["rows"]
+    assert {row["key"] for row in rows} == {created["id"]}
+    assert sum(row["checks"] for row in rows) >= len(found)
+    assert all(row["uptime"] == 1.0 for row in rows)
+    assert all(row["period_start"] % 86_400 == 0 for row in rows)
+    assert {row["key"] for row in by_tag.json()["rows"]} == {"reported"}
+    [monitor] = summary.json()["monitors"]
+    assert monitor["monitor_id"] == created["id"]
+    assert monitor["uptime"] == 1.0
+    assert monitor["p95"] is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter", "problem"),
+    [
+        ("period=year", "period", "must be one of day, week, month, got 'year'"),
+        ("by=kind", "by", "must be one of monitor, tag, got 'kind'"),
+        ("since=200&until=100", "until", "must not be before since"),
+        ("monitors=,", "monitors", "must list 1 to 1000 names"),
+        ("limit=1", "limit", "is not a known parameter"),
+    ],
+)
+async def test_a_bad_report_parameter_answers_400_naming_it(
+    http: httpx.AsyncClient, query: str, parameter: str, problem: str
+) -> None:
+    response = await http.get(f"/api/v1/reports/uptime?{query}")
 
     assert response.status_code == 400
     message = error_of(response)["message"]

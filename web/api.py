@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +39,43 @@ MAX_APPLY = 10_000
 def monitor_location(monitor_id: str) -> str:
     """The path a monitor is found at."""
     return f"{PREFIX}/monitors/{quote(monitor_id, safe='')}"
+
+
+REPORT_PERIODS = ("day", "week", "month")
+
+REPORT_SPANS = {
+    "day": 30 * 86_400.0,
+    "week": 12 * 7 * 86_400.0,
+    "month": 366 * 86_400.0,
+}
+"""How far back a report of each period reaches when ``since`` is not given."""
+
+MAX_LISTED = 1000
+"""Monitors or tags one report may name."""
+
+
+def _report_span(query: Query, default_span: float) -> tuple[float, float]:
+    """A report's ``since`` and ``until``: until now and back by default."""
+    until = query.time("until")
+    until = time.time() if until is None else until
+    since = query.time("since")
+    since = until - default_span if since is None else since
+    if until < since:
+        raise BadRequest.parameter("until", "must not be before since")
+    return since, until
+
+
+def _listed(query: Query, name: str) -> list[str] | None:
+    """A comma-separated list parameter, or None when absent."""
+    text = query.text(name, limit=100_000)
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or len(items) > MAX_LISTED:
+        raise BadRequest.parameter(
+            name, f"must list 1 to {MAX_LISTED} names separated by commas"
+        )
+    return items
 
 
 def api_blueprint(platform: Platform) -> Blueprint:
@@ -148,6 +186,33 @@ def api_blueprint(platform: Platform) -> Blueprint:
             limit=query.limit(),
         )
         return json({"events": found})
+
+    @api.get("/reports/uptime")
+    async def uptime_report(request: Request) -> HTTPResponse:
+        query = Query(request, ("period", "by", "since", "until", "monitors", "tags"))
+        period = query.choice("period", REPORT_PERIODS) or "day"
+        by = query.choice("by", ("monitor", "tag")) or "monitor"
+        since, until = _report_span(query, REPORT_SPANS[period])
+        found = await platform.uptime_report(
+            {
+                "period": period,
+                "by": by,
+                "since": since,
+                "until": until,
+                "monitor_ids": _listed(query, "monitors"),
+                "tags": _listed(query, "tags"),
+            }
+        )
+        return json({"period": period, "by": by, "rows": found})
+
+    @api.get("/reports/summary")
+    async def summary_report(request: Request) -> HTTPResponse:
+        query = Query(request, ("since", "until", "monitors"))
+        since, until = _report_span(query, 86_400.0)
+        found = await platform.rollup_summaries(
+            {"since": since, "until": until, "monitor_ids": _listed(query, "monitors")}
+        )
+        return json({"since": since, "until": until, "monitors": found})
 
     @api.post("/apply")
     async def apply(request: Request) -> HTTPResponse:

@@ -122,7 +122,26 @@ def render(
         lines.extend(_histogram(shard))
     if storage is not None:
         lines.extend(_spool(storage["spool"]))
+        analytics = storage.get("analytics")
+        if analytics is not None and analytics["configured"]:
+            lines.extend(_analytics(analytics))
     return "\n".join(lines) + "\n"
+
+
+def _analytics(analytics: Mapping[str, Any]) -> list[str]:
+    name = "upcast_analytics_copied_rows_total"
+    lines = [
+        f"# HELP {name} Rows copied to the analytics store, by feed.",
+        f"# TYPE {name} counter",
+    ]
+    for feed, count in analytics["copied"].items():
+        lines.append(f'{name}{{feed="{_escape(feed)}"}} {_number(count)}')
+    if analytics["last_copy_at"] is not None:
+        name = "upcast_analytics_last_copy_timestamp_seconds"
+        lines.append(f"# HELP {name} When the last copy to analytics ended.")
+        lines.append(f"# TYPE {name} gauge")
+        lines.append(f"{name} {_number(analytics['last_copy_at'])}")
+    return lines
 
 
 def _spool(spool: Mapping[str, Any]) -> list[str]:

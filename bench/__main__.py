@@ -6,12 +6,13 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import engine, platform, scale
+from bench import engine, platform, scale, storage
 
 BENCHMARKS: dict[str, ModuleType] = {
     "engine": engine,
     "platform": platform,
     "scale": scale,
+    "storage": storage,
 }
 
 

@@ -1,7 +1,8 @@
-"""CPU time and memory of whole process trees, read from /proc.
+"""CPU time and memory of process trees and of named servers, read from /proc.
 
 The platform runs as many processes (the command, Ray's services, one per
 actor), so its cost is the sum over the tree under the process we started.
+A database server is not ours to start, so its processes are found by name.
 """
 
 from __future__ import annotations
@@ -91,17 +92,49 @@ def tree_cpu(pid: int) -> CpuReading:
     return {member: (name(member), cpu_seconds(member)) for member in tree(pid)}
 
 
+def named_cpu(prefixes: tuple[str, ...]) -> CpuReading:
+    """CPU seconds so far of every live process whose name starts with a prefix.
+
+    The name is the kernel's (``/proc/<pid>/comm``), which a server keeps
+    when it retitles its processes: PostgreSQL's backends are all
+    ``postgres``, MariaDB's one process is ``mariadbd``.
+    """
+    found: CpuReading = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{entry}/comm").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if command.startswith(prefixes):
+            found[int(entry)] = (command, cpu_seconds(int(entry)))
+    return found
+
+
+def cpu_by_pid_between(before: CpuReading, after: CpuReading) -> dict[int, float]:
+    """CPU seconds each process used between two readings, by pid.
+
+    One that started in between counts from its start; one that ended is
+    missing from ``after`` and its time is lost, so a measurement should
+    keep the processes it relies on alive throughout.
+    """
+    used: dict[int, float] = {}
+    for member, (_, seconds) in after.items():
+        earlier = before.get(member)
+        used[member] = seconds - earlier[1] if earlier is not None else seconds
+    return used
+
+
 def cpu_between(before: CpuReading, after: CpuReading) -> dict[str, float]:
     """CPU seconds each process name used between two readings of a tree.
 
-    Processes are matched by pid, so one that started in between counts
-    from its start and names that change (Ray's workers retitle themselves)
-    do not mix up the sums.
+    Processes are matched by pid, so names that change (Ray's workers
+    retitle themselves) do not mix up the sums.
     """
     totals: dict[str, float] = {}
-    for member, (label, seconds) in after.items():
-        earlier = before.get(member)
-        used = seconds - earlier[1] if earlier is not None else seconds
+    for member, used in cpu_by_pid_between(before, after).items():
+        label = after[member][0]
         totals[label] = totals.get(label, 0.0) + used
     return totals
 

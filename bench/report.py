@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,22 @@ Row = tuple[str, str, str, str]
 def step(text: str) -> None:
     """Say what the benchmark is doing now."""
     print(f"-- {text}", flush=True)
+
+
+def progress(text: str) -> None:
+    """How far a long step has got, on stderr so the table stays clean."""
+    print(f"   {text}", file=sys.stderr, flush=True)
+
+
+def add_output(parser: argparse.ArgumentParser, name: str) -> None:
+    """The ``--json`` option of every benchmark: where its figures go."""
+    default = Path(f"bench/results/{name}.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=default,
+        help=f"where to write the figures (default: {default})",
+    )
 
 
 def row(name: str, value: float | None, goal: str = "", met: bool | None = None) -> Row:

@@ -210,13 +210,7 @@ def add_target_and_output(parser: argparse.ArgumentParser, name: str) -> None:
         help="what the checks hit: nginx when installed (auto), or the built-in "
         "uvloop server",
     )
-    default = Path(f"bench/results/{name}.json")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=default,
-        help=f"where to write the figures (default: {default})",
-    )
+    report.add_output(parser, name)
 
 
 def run_benchmark(

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiomysql
+import asyncpg
 import pytest
+
+from tests.store_backends import MYSQL_HOST, MYSQL_PORT, POSTGRESQL
 
 
 def run_benchmark(name: str, output: Path, *options: str) -> dict[str, Any]:
@@ -49,6 +53,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         ("engine", ("--seconds", "--target", "--fleet", "--only", "--json")),
         ("platform", ("--monitors", "--interval", "--seconds", "--shards", "--json")),
         ("scale", ("--monitors", "--interval", "--kind", "--no-reload", "--json")),
+        ("storage", ("--backends", "--results", "--batch", "--rollup-hours", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -99,3 +104,56 @@ def test_the_scale_benchmark_loads_runs_and_reloads_a_fleet(tmp_path: Path) -> N
     assert figures["memory_per_monitor_bytes"] > 0
     assert figures["platform_cpu_per_check_us"] > 0
     assert figures["reload_seconds"] > 0
+
+
+async def benchmark_places() -> set[str]:
+    """The storage benchmark's schemas in PostgreSQL and databases in MariaDB."""
+    connection = await asyncpg.connect(POSTGRESQL)
+    try:
+        rows = await connection.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'upcast_bench%'"
+        )
+    finally:
+        await connection.close()
+    found = {f"postgresql {row['nspname']}" for row in rows}
+    server = await aiomysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root")
+    try:
+        async with server.cursor() as cursor:
+            await cursor.execute("SHOW DATABASES LIKE 'upcast\\_bench%'")
+            found |= {f"mysql {name}" for (name,) in await cursor.fetchall()}
+    finally:
+        server.close()
+    return found
+
+
+async def test_the_storage_benchmark_measures_each_backend_and_drops_its_stores(
+    tmp_path: Path,
+) -> None:
+    before = await benchmark_places()
+
+    figures = run_benchmark(
+        "storage",
+        tmp_path / "storage.json",
+        *("--results", "2000", "--monitors", "100", "--batch", "250"),
+        *("--rollup-monitors", "50", "--rollup-hours", "2", "--rollup-per-hour", "2"),
+        *("--fill-batch", "100", "--query-runs", "1"),
+    )
+
+    assert "postgresql write_results / raw COPY, per server CPU-s" in figures["stdout"]
+    for backend in ("sqlite", "postgresql", "mysql"):
+        found = figures[backend]
+        assert found["ingest"]["rows"] == 2000
+        assert found["ingest"]["rows_per_client_cpu_second"] > 0
+        rollups = found["rollups"]
+        assert rollups["results"] == 50 * 2 * 2
+        assert rollups["summaries"] == 50
+        assert rollups["monitors_counted_otherwise"] == 0
+        assert rollups["rollup_summaries"]["median_ms"] > 0
+        assert rollups["raw_sql"]["median_ms"] > 0
+    assert figures["sqlite"]["ingest"]["server_cpu_seconds"] is None
+    for backend in ("postgresql", "mysql"):
+        assert figures[backend]["ingest"]["server_cpu_seconds"] is not None
+    for way in ("copy", "executemany", "results_only"):
+        assert figures["postgresql"][way]["rows"] == 2000
+    assert "ingest_share_of_copy" in figures["postgresql"]
+    assert await benchmark_places() <= before

@@ -92,11 +92,8 @@ def _list_call(filters: Mapping[str, Any]) -> _Call:
 def _results_call(
     monitor_id: str, since: Moment | None, until: Moment | None, limit: int
 ) -> _Call:
-    params: dict[str, str | int | float] = {"limit": limit}
-    if since is not None:
-        params["since"] = _seconds(since)
-    if until is not None:
-        params["until"] = _seconds(until)
+    params = _span_params(since, until)
+    params["limit"] = limit
     return _Call("GET", _monitor_path(monitor_id, "results"), params=params)
 
 
@@ -107,6 +104,43 @@ def _events_call(after: str | None, monitor: str | None, limit: int) -> _Call:
     if monitor is not None:
         params["monitor"] = monitor
     return _Call("GET", f"{API}/events", params=params)
+
+
+def _uptime_call(
+    period: str,
+    by: str,
+    since: Moment | None,
+    until: Moment | None,
+    monitors: Sequence[str] | None,
+    tags: Sequence[str] | None,
+) -> _Call:
+    params = _span_params(since, until)
+    params.update(period=period, by=by)
+    if monitors is not None:
+        params["monitors"] = ",".join(monitors)
+    if tags is not None:
+        params["tags"] = ",".join(tags)
+    return _Call("GET", f"{API}/reports/uptime", params=params)
+
+
+def _summary_call(
+    since: Moment | None, until: Moment | None, monitors: Sequence[str] | None
+) -> _Call:
+    params = _span_params(since, until)
+    if monitors is not None:
+        params["monitors"] = ",".join(monitors)
+    return _Call("GET", f"{API}/reports/summary", params=params)
+
+
+def _span_params(
+    since: Moment | None, until: Moment | None
+) -> dict[str, str | int | float]:
+    params: dict[str, str | int | float] = {}
+    if since is not None:
+        params["since"] = _seconds(since)
+    if until is not None:
+        params["until"] = _seconds(until)
+    return params
 
 
 def _seconds(moment: Moment) -> float:
@@ -344,6 +378,33 @@ class AsyncClient:
         found: list[dict[str, Any]] = document["events"]
         return found
 
+    async def uptime_report(
+        self,
+        period: str = "day",
+        *,
+        by: str = "monitor",
+        since: Moment | None = None,
+        until: Moment | None = None,
+        monitors: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Uptime per ``period`` (day, week, month; UTC) and monitor or tag."""
+        call = _uptime_call(period, by, since, until, monitors, tags)
+        found: list[dict[str, Any]] = (await self._send(call))["rows"]
+        return found
+
+    async def summary(
+        self,
+        *,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        monitors: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each monitor's uptime and latency percentiles over a span (24 h)."""
+        call = _summary_call(since, until, monitors)
+        found: list[dict[str, Any]] = (await self._send(call))["monitors"]
+        return found
+
     async def apply(
         self,
         definitions: Sequence[Mapping[str, Any]],
@@ -508,6 +569,33 @@ class Client:
         """Events oldest first, after the event id ``after``."""
         document = self._send(_events_call(after, monitor, limit))
         found: list[dict[str, Any]] = document["events"]
+        return found
+
+    def uptime_report(
+        self,
+        period: str = "day",
+        *,
+        by: str = "monitor",
+        since: Moment | None = None,
+        until: Moment | None = None,
+        monitors: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Uptime per ``period`` (day, week, month; UTC) and monitor or tag."""
+        call = _uptime_call(period, by, since, until, monitors, tags)
+        found: list[dict[str, Any]] = self._send(call)["rows"]
+        return found
+
+    def summary(
+        self,
+        *,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        monitors: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each monitor's uptime and latency percentiles over a span (24 h)."""
+        call = _summary_call(since, until, monitors)
+        found: list[dict[str, Any]] = self._send(call)["monitors"]
         return found
 
     def apply(

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from sdk import (
 from tests import gateway_monitors
 from tests.broken_platform import BrokenPlatform
 from tests.gateway_monitors import WAIT, definition
+from tests.waiting import eventually
 from web.app import create_app
 from web.redact import REDACTED
 from web.server import start_gateway
@@ -244,6 +246,45 @@ async def test_results_can_be_asked_for_by_datetime(
     found = await async_client.results(monitor_id, since=later, limit=5)
 
     assert found == []
+
+
+def test_the_blocking_client_reads_uptime_and_summary_reports(
+    client: Client, made: list[str], gateway_url: str
+) -> None:
+    monitor_id = new_id()
+    client.create_monitor(definition(gateway_url, monitor_id, tags=["sdk-report"]))
+    made.append(monitor_id)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+    deadline = time.monotonic() + WAIT
+    by_tag = client.uptime_report("month", by="tag", tags=["sdk-report"])
+    while not by_tag and time.monotonic() < deadline:
+        time.sleep(0.1)
+        by_tag = client.uptime_report("month", by="tag", tags=["sdk-report"])
+    nothing_then = client.uptime_report(
+        "week", since=long_ago, until=long_ago, monitors=[monitor_id]
+    )
+    summary = client.summary(monitors=[monitor_id])
+
+    assert {row["key"] for row in by_tag} == {"sdk-report"}
+    assert nothing_then == []
+    assert [entry["monitor_id"] for entry in summary] == [monitor_id]
+
+
+async def test_the_async_client_reads_uptime_per_monitor(
+    async_client: AsyncClient, made: list[str], gateway_url: str
+) -> None:
+    monitor_id = new_id()
+    await async_client.create_monitor(definition(gateway_url, monitor_id))
+    made.append(monitor_id)
+
+    async def reported() -> list[dict[str, Any]] | None:
+        rows = await async_client.uptime_report(monitors=[monitor_id])
+        return rows or None
+
+    rows = await eventually(reported)
+
+    assert {row["key"] for row in rows} == {monitor_id}
 
 
 async def test_an_unreachable_gateway_raises_connection_failed_when_async() -> None:

@@ -23,6 +23,16 @@ from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.outbox import (
+    DEAD,
+    MAX_RESPONSE,
+    PENDING,
+    SENT,
+    STATES,
+    Attempt,
+    OutboxEntry,
+    Outgoing,
+)
 from store.rollups import Rollup, Summary, UptimeRow
 
 MigrationProgress = Callable[[int, int, str], None]
@@ -477,6 +487,71 @@ class Store(ABC):
         """Events with ``since <= at < until`` and an id above ``after``, by id."""
 
     @abstractmethod
+    async def enqueue(self, outgoing: list[Outgoing]) -> int:
+        """Put notifications in the outbox; how many were new.
+
+        One entry per channel and key: a notification queued again is left
+        as it is, so a retried caller never sends twice.
+        """
+
+    @abstractmethod
+    async def claim_due(
+        self, *, now: float, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        """Hand out up to ``limit`` entries due by ``now``, oldest first.
+
+        Each claimed entry is ``sending`` for ``lease`` seconds: no other
+        claim takes it meanwhile, and one whose sender never reported back
+        is due again when the lease ends. Two senders claiming at once never
+        get the same entry.
+        """
+
+    @abstractmethod
+    async def record_attempt(
+        self,
+        entry: OutboxEntry,
+        *,
+        at: float,
+        ok: bool,
+        status: int | None = None,
+        detail: str = "",
+        response: str = "",
+        retry_at: float | None = None,
+    ) -> bool:
+        """Log one attempt at an entry as ``claim_due`` gave it, and settle it.
+
+        A delivered entry is ``sent``; a failed one is due again at
+        ``retry_at``, or ``dead`` when there is none. Returns False, and
+        changes nothing, when this claim is over: its lease ran out and
+        another sender claimed the entry, or it is settled already.
+        """
+
+    @abstractmethod
+    async def outbox(
+        self,
+        *,
+        state: str | None = None,
+        channel_id: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[OutboxEntry]:
+        """Outbox entries by id above ``after``, optionally of one state or channel."""
+
+    @abstractmethod
+    async def delivery_log(
+        self,
+        *,
+        channel_id: str | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        """Attempts, newest first, of one channel or entry or of all."""
+
+    @abstractmethod
+    async def requeue(self, entry_id: int, *, now: float) -> bool:
+        """Make a dead entry due again at ``now``; whether it was dead."""
+
+    @abstractmethod
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete results, state changes and events older than ``days``.
 
@@ -830,3 +905,77 @@ def _optional_texts(name: str, value: object) -> list[str] | None:
         return None
     check_list(name, value, str)
     return cast("list[str]", value)
+
+
+def check_outgoing(outgoing: object) -> list[Outgoing]:
+    """A list of ``Outgoing``, each with text ids, or ValueError naming the item."""
+    check_list("outgoing", outgoing, Outgoing)
+    assert isinstance(outgoing, list)
+    for index, item in enumerate(outgoing):
+        check_text(f"outgoing[{index}].channel_id", item.channel_id)
+        check_text(f"outgoing[{index}].key", item.key)
+        check_time(f"outgoing[{index}].at", item.at)
+        if not isinstance(item.payload, Mapping):
+            raise ValueError(f"outgoing[{index}].payload: must be a mapping")
+    return outgoing
+
+
+def check_claim(now: object, limit: object, lease: object) -> tuple[float, int, float]:
+    """The arguments of ``claim_due``: a time, a page size, a lease above 0."""
+    lease_seconds = check_time("lease", lease)
+    if lease_seconds <= 0:
+        raise ValueError(f"lease: must be above 0 seconds, got {lease!r}")
+    return check_time("now", now), check_limit(limit), lease_seconds
+
+
+def check_entry_id(entry_id: object) -> int:
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
+        raise ValueError(f"entry_id: must be an outbox entry id, got {entry_id!r}")
+    return entry_id
+
+
+def check_outbox_filters(
+    state: object, channel_id: object, after: object
+) -> tuple[str | None, str | None, int]:
+    """The filters of ``outbox``: a state, a channel, the last id seen (0: none)."""
+    if state is not None and (not isinstance(state, str) or state not in STATES):
+        raise ValueError(f"state: must be one of {', '.join(STATES)}, got {state!r}")
+    checked_channel = (
+        None if channel_id is None else check_text("channel_id", channel_id)
+    )
+    position = 0 if after is None else check_entry_id(after)
+    return state, checked_channel, position
+
+
+def attempt_row(
+    entry: OutboxEntry,
+    at: object,
+    ok: object,
+    status: object,
+    detail: object,
+    response: object,
+    retry_at: object,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """What ``record_attempt`` writes: the entry's new standing, and the log row.
+
+    The first is (state, next_at, last_status, last_detail, at), the second
+    (at, ok, status, detail, response), the response cut to MAX_RESPONSE.
+    """
+    if not isinstance(entry, OutboxEntry):
+        raise ValueError("entry: must be an entry claim_due gave")
+    moment = check_time("at", at)
+    if not isinstance(ok, bool):
+        raise ValueError(f"ok: must be true or false, got {ok!r}")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+        raise ValueError(f"status: must be a whole number or None, got {status!r}")
+    if not isinstance(detail, str) or not isinstance(response, str):
+        raise ValueError("detail, response: must be text")
+    retry = check_optional_time("retry_at", retry_at)
+    if ok:
+        state, next_at = SENT, moment
+    elif retry is None:
+        state, next_at = DEAD, moment
+    else:
+        state, next_at = PENDING, retry
+    kept = response[:MAX_RESPONSE]
+    return (state, next_at, status, detail, moment), (moment, ok, status, detail, kept)

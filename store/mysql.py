@@ -64,8 +64,11 @@ from store.base import (
     Store,
     StoreClosedError,
     StoreError,
+    attempt_row,
     behind_error,
+    check_claim,
     check_cursor,
+    check_entry_id,
     check_event,
     check_feed,
     check_filters,
@@ -73,6 +76,8 @@ from store.base import (
     check_list,
     check_monitor_row,
     check_optional_time,
+    check_outbox_filters,
+    check_outgoing,
     check_result,
     check_span,
     check_state_change,
@@ -84,6 +89,7 @@ from store.base import (
     retention_cutoffs,
     to_json,
 )
+from store.outbox import Attempt, OutboxEntry, Outgoing
 from store.rollups import (
     BUCKETS,
     HISTOGRAM_COLUMNS,
@@ -179,6 +185,11 @@ running it again is safe and almost always succeeds.
 
 VERSION_TABLE = "schema_migrations"
 """The table that records each migration applied, one row per version."""
+
+CLAIM_LOCK = "CONCAT('upcast-outbox-', SHA1(DATABASE()))"
+"""The name of the ``GET_LOCK`` lock a claim of outbox entries holds, as SQL."""
+
+CLAIM_LOCK_SECONDS = 10
 
 MIGRATION_LOCK = "CONCAT('upcast-migrate-', SHA1(DATABASE()))"
 """The name of the ``GET_LOCK`` lock held while migrating, as SQL.
@@ -890,6 +901,152 @@ class MysqlStore(Store):
         )
         return await _decoded(rows, _event)
 
+    async def enqueue(self, outgoing: list[Outgoing]) -> int:
+        parameters: list[object] = []
+        for index, item in enumerate(check_outgoing(outgoing)):
+            payload = to_json(f"outgoing[{index}].payload", dict(item.payload))
+            parameters += [
+                item.channel_id,
+                item.key,
+                payload,
+                item.at,
+                item.at,
+                item.at,
+                item.at,
+            ]
+        if not parameters:
+            return 0
+        row = "(%s, %s, %s, 'pending', %s, %s, %s, %s, '')"
+        rows = ", ".join([row] * len(outgoing))
+        return await self._change(_ENQUEUE + rows, parameters)
+
+    async def claim_due(
+        self, *, now: float, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        moment, page, seconds = check_claim(now, limit, lease)
+
+        async def claim(connection: Any) -> list[tuple[Any, ...]]:
+            async with connection.cursor() as cursor:
+                await cursor.execute(_DUE, (moment, page))
+                ids = [row[0] for row in await cursor.fetchall()]
+                if not ids:
+                    return []
+                marks = ", ".join(["%s"] * len(ids))
+                await cursor.execute(
+                    _CLAIM.format(marks=marks), (moment + seconds, moment, *ids)
+                )
+                await cursor.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN ({marks})", ids
+                )
+                return list(await cursor.fetchall())
+
+        async def operation(pool: Any) -> list[tuple[Any, ...]]:
+            async with pool.acquire() as connection:
+                acquired = await _scalar(
+                    connection,
+                    f"SELECT GET_LOCK({CLAIM_LOCK}, %s)",
+                    (CLAIM_LOCK_SECONDS,),
+                )
+                if acquired != 1:
+                    raise StoreError(
+                        f"{self._where}: the outbox was being claimed for "
+                        f"{CLAIM_LOCK_SECONDS} s; try again",
+                        retryable=True,
+                    )
+                try:
+                    return await _in_transaction(connection, claim)
+                finally:
+                    await _scalar(connection, f"SELECT RELEASE_LOCK({CLAIM_LOCK})")
+
+        rows = await self._run(operation)
+        entries = (_outbox_entry(row) for row in rows)
+        return sorted(entries, key=lambda entry: (entry.created_at, entry.id))
+
+    async def record_attempt(
+        self,
+        entry: OutboxEntry,
+        *,
+        at: float,
+        ok: bool,
+        status: int | None = None,
+        detail: str = "",
+        response: str = "",
+        retry_at: float | None = None,
+    ) -> bool:
+        settled, logged = attempt_row(entry, at, ok, status, detail, response, retry_at)
+
+        async def settle(connection: Any) -> bool:
+            changed = await _execute(
+                connection, _SETTLE, (*settled, entry.id, entry.claim)
+            )
+            if not changed:
+                return False
+            await _execute(
+                connection,
+                _LOG_ATTEMPT,
+                (entry.id, entry.channel_id, entry.attempts + 1, *logged),
+            )
+            return True
+
+        async def operation(pool: Any) -> bool:
+            async with pool.acquire() as connection:
+                return await _in_transaction(connection, settle)
+
+        done: bool = await self._run(operation)
+        return done
+
+    async def outbox(
+        self,
+        *,
+        state: str | None = None,
+        channel_id: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[OutboxEntry]:
+        state, channel_id, position = check_outbox_filters(state, channel_id, after)
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id > %s"
+        parameters: list[object] = [position]
+        if state is not None:
+            sql += " AND state = %s"
+            parameters.append(state)
+        if channel_id is not None:
+            sql += " AND channel_id = %s"
+            parameters.append(channel_id)
+        parameters.append(check_limit(limit))
+        rows = await self._select(f"{sql} ORDER BY id LIMIT %s", parameters)
+        return [_outbox_entry(row) for row in rows]
+
+    async def delivery_log(
+        self,
+        *,
+        channel_id: str | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts WHERE 1 = 1"
+        parameters: list[object] = []
+        if channel_id is not None:
+            sql += " AND channel_id = %s"
+            parameters.append(check_text("channel_id", channel_id))
+        if entry_id is not None:
+            sql += " AND entry_id = %s"
+            parameters.append(check_entry_id(entry_id))
+        parameters.append(check_limit(limit))
+        rows = await self._select(
+            f"{sql} ORDER BY at DESC, seq DESC LIMIT %s", parameters
+        )
+        return [
+            Attempt(r[0], r[1].decode(), r[2], r[3], bool(r[4]), r[5], r[6], r[7])
+            for r in rows
+        ]
+
+    async def requeue(self, entry_id: int, *, now: float) -> bool:
+        moment = check_time("now", now)
+        changed = await self._change(
+            _REQUEUE, (moment, moment, check_entry_id(entry_id))
+        )
+        return changed > 0
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -906,6 +1063,9 @@ class MysqlStore(Store):
             deleted += await self._delete_before(table, column, cutoffs.rows)
         await self._delete_before(_ROLLUP_TABLES["minute"], "start", cutoffs.rows)
         await self._delete_before(_ROLLUP_TABLES["hour"], "start", cutoffs.hourly)
+        for statement in (_DELETE_OLD_OUTBOX, _DELETE_OLD_ATTEMPTS):
+            while await self._change(statement, (cutoffs.rows,)) == RETENTION_BATCH:
+                pass
 
         if deleted:
             logger.info(
@@ -2061,3 +2221,89 @@ def _added_up(rows: list[UptimeRow]) -> list[UptimeRow]:
         uptime_row(period_start, key, checks, ok)
         for (period_start, key), (checks, ok) in sorted(sums.items())
     ]
+
+
+_OUTBOX_COLUMNS = (
+    "id, channel_id, `key`, payload, state, attempts, next_at, created_at, "
+    "last_status, last_detail, claim"
+)
+
+_ATTEMPT_COLUMNS = "entry_id, channel_id, attempt, at, ok, status, detail, response"
+
+_ENQUEUE = (
+    "INSERT IGNORE INTO outbox (channel_id, `key`, payload, state, next_at, "
+    "due_at, created_at, updated_at, last_detail) VALUES "
+)
+
+# Pending entries whose time has come, and entries whose sender's lease ran
+# out. Claims take turns (CLAIM_LOCK) rather than skip each other's rows:
+# under SKIP LOCKED, InnoDB leaves concurrent claims empty-handed or
+# deadlocked when every entry is due at once, and claiming is rare and
+# quick enough to serialise.
+_DUE = """
+    SELECT id FROM outbox FORCE INDEX (outbox_due)
+    WHERE due_at <= %s ORDER BY due_at, id LIMIT %s
+    FOR UPDATE
+"""
+
+_CLAIM = """
+    UPDATE outbox SET state = 'sending', claim = claim + 1, next_at = %s,
+        due_at = next_at, updated_at = %s
+    WHERE id IN ({marks})
+"""
+
+_SETTLE = """
+    UPDATE outbox SET state = %s, attempts = attempts + 1, next_at = %s,
+        due_at = IF(state = 'pending', next_at, NULL),
+        last_status = %s, last_detail = %s, updated_at = %s
+    WHERE id = %s AND claim = %s AND state = 'sending'
+"""
+
+_LOG_ATTEMPT = f"""
+    INSERT INTO delivery_attempts ({_ATTEMPT_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+_REQUEUE = """
+    UPDATE outbox SET state = 'pending', next_at = %s, due_at = next_at,
+        updated_at = %s
+    WHERE id = %s AND state = 'dead'
+"""
+
+_DELETE_OLD_OUTBOX = f"""
+    DELETE FROM outbox WHERE state IN ('sent', 'dead') AND updated_at < %s
+    LIMIT {RETENTION_BATCH}
+"""
+
+_DELETE_OLD_ATTEMPTS = (
+    f"DELETE FROM delivery_attempts WHERE at < %s LIMIT {RETENTION_BATCH}"
+)
+
+
+def _outbox_entry(row: tuple[Any, ...]) -> OutboxEntry:
+    (
+        entry_id,
+        channel_id,
+        key,
+        payload,
+        state,
+        attempts,
+        next_at,
+        created_at,
+        last_status,
+        last_detail,
+        claim,
+    ) = row
+    return OutboxEntry(
+        entry_id,
+        channel_id.decode(),
+        key.decode(),
+        json.loads(payload),
+        state,
+        attempts,
+        next_at,
+        created_at,
+        last_status,
+        last_detail,
+        claim,
+    )

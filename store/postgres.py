@@ -55,8 +55,11 @@ from store.base import (
     Store,
     StoreClosedError,
     StoreError,
+    attempt_row,
     behind_error,
+    check_claim,
     check_cursor,
+    check_entry_id,
     check_event,
     check_feed,
     check_filters,
@@ -64,6 +67,8 @@ from store.base import (
     check_list,
     check_monitor_row,
     check_optional_time,
+    check_outbox_filters,
+    check_outgoing,
     check_result,
     check_span,
     check_state_change,
@@ -75,6 +80,7 @@ from store.base import (
     retention_cutoffs,
     to_json,
 )
+from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
 from store.rollups import (
     HISTOGRAM_COLUMNS,
     HOUR,
@@ -727,6 +733,107 @@ class PostgresStore(Store):
         rows = await self._fetch(sql, *parameters, check_limit(limit))
         return [_event(row) for row in rows]
 
+    async def enqueue(self, outgoing: list[Outgoing]) -> int:
+        rows = [
+            (
+                item.channel_id,
+                item.key,
+                to_json(f"outgoing[{index}].payload", dict(item.payload)),
+                item.at,
+            )
+            for index, item in enumerate(check_outgoing(outgoing))
+        ]
+        if not rows:
+            return 0
+        return _row_count(await self._write(_ENQUEUE, *_columns(rows)))
+
+    async def claim_due(
+        self, *, now: float, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        moment, page, seconds = check_claim(now, limit, lease)
+        rows: list[Any] = await self._run(
+            lambda connection: connection.fetch(_CLAIM_DUE, moment, page, seconds),
+            shield=True,
+        )
+        entries = (entry_from_row(row) for row in rows)
+        return sorted(entries, key=lambda entry: (entry.created_at, entry.id))
+
+    async def record_attempt(
+        self,
+        entry: OutboxEntry,
+        *,
+        at: float,
+        ok: bool,
+        status: int | None = None,
+        detail: str = "",
+        response: str = "",
+        retry_at: float | None = None,
+    ) -> bool:
+        settled, logged = attempt_row(entry, at, ok, status, detail, response, retry_at)
+
+        async def settle(connection: asyncpg.Connection) -> bool:
+            async with connection.transaction():
+                attempts = await connection.fetchval(
+                    _SETTLE, *settled, entry.id, entry.claim
+                )
+                if attempts is None:
+                    return False
+                await connection.execute(
+                    _LOG_ATTEMPT, entry.id, entry.channel_id, attempts, *logged
+                )
+                return True
+
+        done: bool = await self._run(settle, shield=True)
+        return done
+
+    async def outbox(
+        self,
+        *,
+        state: str | None = None,
+        channel_id: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[OutboxEntry]:
+        state, channel_id, position = check_outbox_filters(state, channel_id, after)
+        where, parameters = _where(
+            ("id > {}", position),
+            ("state = {}", state),
+            ("channel_id = {}", channel_id),
+        )
+        sql = (
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} "
+            f"ORDER BY id LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [entry_from_row(row) for row in rows]
+
+    async def delivery_log(
+        self,
+        *,
+        channel_id: str | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        where, parameters = _where(
+            (
+                "channel_id = {}",
+                None if channel_id is None else check_text("channel_id", channel_id),
+            ),
+            ("entry_id = {}", None if entry_id is None else check_entry_id(entry_id)),
+        )
+        sql = (
+            f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts {where} "
+            f"ORDER BY at DESC, seq DESC LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [Attempt(*row) for row in rows]
+
+    async def requeue(self, entry_id: int, *, now: float) -> bool:
+        status = await self._write(
+            _REQUEUE, check_time("now", now), check_entry_id(entry_id)
+        )
+        return _row_count(status) > 0
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -888,6 +995,8 @@ class PostgresStore(Store):
 
         await _delete_in_batches(connection, _DELETE_OLD_ROLLUPS, cutoffs.hourly)
         await connection.execute(_DELETE_OLD_HOUR_CHANGES, cutoffs.hourly)
+        await _delete_in_batches(connection, _DELETE_OLD_OUTBOX, cutoff)
+        await _delete_in_batches(connection, _DELETE_OLD_ATTEMPTS, cutoff)
         return deleted
 
     async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
@@ -1726,3 +1835,62 @@ _UPTIME_BY_TAG = (
     "ON tagged.id = buckets.monitor_id GROUP BY period_start, tagged.tag "
     'ORDER BY period_start, tagged.tag COLLATE "C"'
 )
+
+
+_OUTBOX_COLUMNS = (
+    "id, channel_id, key, payload::text, state, attempts, next_at, created_at, "
+    "last_status, last_detail, claim"
+)
+
+_ATTEMPT_COLUMNS = "entry_id, channel_id, attempt, at, ok, status, detail, response"
+
+_ENQUEUE = """
+    INSERT INTO outbox (channel_id, key, payload, state, next_at, created_at,
+        updated_at)
+    SELECT channel_id, key, payload::jsonb, 'pending', at, at, at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])
+        AS given (channel_id, key, payload, at)
+    ON CONFLICT (channel_id, key) DO NOTHING
+"""
+
+# Pending entries whose time has come, and entries whose sender's lease ran
+# out; rows another claim is taking right now are skipped, not waited for.
+_CLAIM_DUE = f"""
+    UPDATE outbox SET state = 'sending', claim = claim + 1, next_at = $1 + $3,
+        updated_at = $1
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE state IN ('pending', 'sending') AND next_at <= $1
+        ORDER BY next_at, id LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING {_OUTBOX_COLUMNS}
+"""
+
+_SETTLE = """
+    UPDATE outbox SET state = $1, attempts = attempts + 1, next_at = $2,
+        last_status = $3, last_detail = $4, updated_at = $5
+    WHERE id = $6 AND claim = $7 AND state = 'sending'
+    RETURNING attempts
+"""
+
+_LOG_ATTEMPT = f"""
+    INSERT INTO delivery_attempts ({_ATTEMPT_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+_REQUEUE = """
+    UPDATE outbox SET state = 'pending', next_at = $1, updated_at = $1
+    WHERE id = $2 AND state = 'dead'
+"""
+
+_DELETE_OLD_OUTBOX = """
+    DELETE FROM outbox WHERE id IN (
+        SELECT id FROM outbox
+        WHERE state IN ('sent', 'dead') AND updated_at < $1 LIMIT $2)
+"""
+
+_DELETE_OLD_ATTEMPTS = """
+    DELETE FROM delivery_attempts WHERE seq IN (
+        SELECT seq FROM delivery_attempts WHERE at < $1 LIMIT $2)
+"""

@@ -47,7 +47,10 @@ from store.base import (
     StoreClosedError,
     StoreError,
     UptimeQuery,
+    attempt_row,
+    check_claim,
     check_cursor,
+    check_entry_id,
     check_event,
     check_feed,
     check_filters,
@@ -55,6 +58,8 @@ from store.base import (
     check_list,
     check_monitor_row,
     check_optional_time,
+    check_outbox_filters,
+    check_outgoing,
     check_result,
     check_span,
     check_state_change,
@@ -66,6 +71,7 @@ from store.base import (
     retention_cutoffs,
     to_json,
 )
+from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
 from store.rollups import (
     HISTOGRAM_COLUMNS,
     HOUR,
@@ -430,6 +436,86 @@ class SqliteStore(Store):
         query = functools.partial(_read_events, after, monitor_id, check_limit(limit))
         return await self._read(query)
 
+    async def enqueue(self, outgoing: list[Outgoing]) -> int:
+        rows = [
+            (
+                item.channel_id,
+                item.key,
+                to_json(f"outgoing[{i}].payload", dict(item.payload)),
+                item.at,
+            )
+            for i, item in enumerate(check_outgoing(outgoing))
+        ]
+        if not rows:
+            return 0
+        return await self._write(functools.partial(_enqueue, rows))
+
+    async def claim_due(
+        self, *, now: float, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        moment, page, seconds = check_claim(now, limit, lease)
+        return await self._write(functools.partial(_claim_due, moment, page, seconds))
+
+    async def record_attempt(
+        self,
+        entry: OutboxEntry,
+        *,
+        at: float,
+        ok: bool,
+        status: int | None = None,
+        detail: str = "",
+        response: str = "",
+        retry_at: float | None = None,
+    ) -> bool:
+        attempt = attempt_row(entry, at, ok, status, detail, response, retry_at)
+        return await self._write(functools.partial(_record_attempt, entry, *attempt))
+
+    async def outbox(
+        self,
+        *,
+        state: str | None = None,
+        channel_id: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[OutboxEntry]:
+        state, channel_id, position = check_outbox_filters(state, channel_id, after)
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id > ?"
+        parameters: list[Any] = [position]
+        if state is not None:
+            sql += " AND state = ?"
+            parameters.append(state)
+        if channel_id is not None:
+            sql += " AND channel_id = ?"
+            parameters.append(channel_id)
+        parameters.append(check_limit(limit))
+        query = functools.partial(_fetch, f"{sql} ORDER BY id LIMIT ?", parameters)
+        return [entry_from_row(row) for row in await self._read(query)]
+
+    async def delivery_log(
+        self,
+        *,
+        channel_id: str | None = None,
+        entry_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts WHERE 1 = 1"
+        parameters: list[Any] = []
+        if channel_id is not None:
+            sql += " AND channel_id = ?"
+            parameters.append(check_text("channel_id", channel_id))
+        if entry_id is not None:
+            sql += " AND entry_id = ?"
+            parameters.append(check_entry_id(entry_id))
+        parameters.append(check_limit(limit))
+        sql += " ORDER BY at DESC, rowid DESC LIMIT ?"
+        rows = await self._read(functools.partial(_fetch, sql, parameters))
+        return [Attempt(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
+
+    async def requeue(self, entry_id: int, *, now: float) -> bool:
+        parameters = (check_time("now", now), check_entry_id(entry_id))
+        changed = await self._write(functools.partial(_change, _REQUEUE, parameters))
+        return changed > 0
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -445,6 +531,8 @@ class SqliteStore(Store):
             (functools.partial(_delete_old_events, cutoff), True),
             (functools.partial(_delete_old_rollups, "rollup_minute", cutoff), False),
             (functools.partial(_delete_old_rollups, "rollup_hour", hourly), False),
+            (functools.partial(_change, _DELETE_OLD_OUTBOX, (cutoff,)), False),
+            (functools.partial(_change, _DELETE_OLD_ATTEMPTS, (cutoff,)), False),
         ]
         deleted = 0
         for delete, counted in deletes:
@@ -1560,3 +1648,89 @@ def _uptime_monitors(query: UptimeQuery) -> str:
     if query.by == "tag":
         return "SELECT id FROM monitors WHERE json_array_length(tags) > 0"
     return _EVERY_ROLLED_UP_MONITOR
+
+
+_OUTBOX_COLUMNS = (
+    "id, channel_id, key, payload, state, attempts, next_at, created_at, "
+    "last_status, last_detail, claim"
+)
+
+_ATTEMPT_COLUMNS = "entry_id, channel_id, attempt, at, ok, status, detail, response"
+
+_ENQUEUE = """
+    INSERT OR IGNORE INTO outbox
+        (channel_id, key, payload, state, next_at, created_at, updated_at)
+    VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)
+"""
+
+# A claim takes what is due: pending entries whose time has come, and
+# entries being sent whose sender's lease ran out.
+_CLAIM_DUE = f"""
+    UPDATE outbox SET state = 'sending', claim = claim + 1, next_at = ?1 + ?3,
+        updated_at = ?1
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE state IN ('pending', 'sending') AND next_at <= ?1
+        ORDER BY next_at, id LIMIT ?2
+    )
+    RETURNING {_OUTBOX_COLUMNS}
+"""
+
+_SETTLE = """
+    UPDATE outbox SET state = ?1, attempts = attempts + 1, next_at = ?2,
+        last_status = ?3, last_detail = ?4, updated_at = ?5
+    WHERE id = ?6 AND claim = ?7 AND state = 'sending'
+    RETURNING attempts
+"""
+
+_LOG_ATTEMPT = f"""
+    INSERT INTO delivery_attempts ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_REQUEUE = """
+    UPDATE outbox SET state = 'pending', next_at = ?1, updated_at = ?1
+    WHERE id = ?2 AND state = 'dead'
+"""
+
+_DELETE_OLD_OUTBOX = f"""
+    DELETE FROM outbox WHERE id IN (
+        SELECT id FROM outbox
+        WHERE state IN ('sent', 'dead') AND updated_at < ? LIMIT {RETENTION_BATCH})
+"""
+
+_DELETE_OLD_ATTEMPTS = f"""
+    DELETE FROM delivery_attempts WHERE rowid IN (
+        SELECT rowid FROM delivery_attempts WHERE at < ? LIMIT {RETENTION_BATCH})
+"""
+
+
+def _enqueue(rows: list[tuple[Any, ...]], connection: sqlite3.Connection) -> int:
+    before = connection.total_changes
+    connection.executemany(_ENQUEUE, rows)
+    return connection.total_changes - before
+
+
+def _claim_due(
+    now: float, limit: int, lease: float, connection: sqlite3.Connection
+) -> list[OutboxEntry]:
+    rows = connection.execute(_CLAIM_DUE, (now, limit, lease)).fetchall()
+    return sorted(
+        (entry_from_row(row) for row in rows), key=lambda e: (e.created_at, e.id)
+    )
+
+
+def _record_attempt(
+    entry: OutboxEntry,
+    settled: tuple[Any, ...],
+    logged: tuple[Any, ...],
+    connection: sqlite3.Connection,
+) -> bool:
+    row = connection.execute(_SETTLE, (*settled, entry.id, entry.claim)).fetchone()
+    if row is None:
+        return False
+    connection.execute(_LOG_ATTEMPT, (entry.id, entry.channel_id, row[0], *logged))
+    return True
+
+
+def _change(sql: str, parameters: Sequence[Any], connection: sqlite3.Connection) -> int:
+    return connection.execute(sql, parameters).rowcount

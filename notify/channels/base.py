@@ -1,0 +1,37 @@
+"""The interface every channel plugin implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from notify.message import Delivery, Notification
+
+
+class Channel(ABC):
+    """Somewhere notifications go: a webhook, a chat, a pager, a mailbox.
+
+    A channel is built from its stored configuration by ``from_config``,
+    which checks every field and raises ``engine.errors.ValidationError``
+    naming each bad one. ``send`` makes one attempt and never raises for a
+    failed delivery: it returns a ``Delivery`` that says whether a retry can
+    help, so the caller decides about backoff. ``secret_fields`` name the
+    configuration fields never shown again after creation (tokens,
+    passwords, signing keys, URLs that carry a token).
+    """
+
+    kind: ClassVar[str]
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """The channel this configuration describes (``kind`` included)."""
+
+    @abstractmethod
+    async def send(self, notification: Notification) -> Delivery:
+        """Try once to deliver ``notification``; how that went."""
+
+    async def close(self) -> None:  # noqa: B027 - most channels keep nothing open
+        """Let go of connections the channel keeps between sends."""

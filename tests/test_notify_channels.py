@@ -946,3 +946,32 @@ async def test_each_channel_names_its_secret_fields(
     channel = build(config_for(kind, "http://127.0.0.1:9"))
 
     assert channel.secret_fields == secret_fields
+
+
+@pytest.mark.parametrize("kind", sorted(FIRING_PATHS))
+def test_every_channel_takes_its_language_and_templates(kind: str) -> None:
+    config = config_for(
+        kind,
+        "http://127.0.0.1:1",
+        language="tr",
+        title="{{ monitor.name }} {{ state }}",
+        text="{{ reason }}",
+    )
+
+    channel = channel_from_config(config)
+
+    assert channel.templates.language == "tr"
+    assert channel.templates.title == "{{ monitor.name }} {{ state }}"
+    assert channel.templates.text == "{{ reason }}"
+
+
+@pytest.mark.parametrize("kind", sorted(FIRING_PATHS))
+def test_a_bad_template_or_language_is_named_like_any_field(kind: str) -> None:
+    config = config_for(
+        kind, "http://127.0.0.1:1", language="fr", text="{% for x in %}"
+    )
+
+    with pytest.raises(ValidationError) as caught:
+        channel_from_config(config)
+
+    assert {error.field for error in caught.value.errors} == {"language", "text"}

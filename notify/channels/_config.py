@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
+from notify.templates import ChannelTemplates, read_templates
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds one delivery attempt may take, unless the channel says otherwise."""
@@ -24,6 +25,10 @@ MAX_TIMEOUT: Final = 60.0
 """The longest attempt allowed: a sender stuck longer holds up other deliveries."""
 
 HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+TEMPLATE_FIELDS: Final = ("language", "title", "text")
+"""The fields of every channel that say how its notifications are worded."""
 
 
 class ConfigReader:
@@ -58,6 +63,10 @@ class ConfigReader:
             self.errors.append(
                 FieldError("kind", f"must be {kind!r}, got {given_kind!r}")
             )
+
+    def templates(self) -> ChannelTemplates:
+        """The channel's ``language``, ``title`` and ``text`` (``TEMPLATE_FIELDS``)."""
+        return read_templates(self._config, self.errors)
 
     def done(self) -> None:
         """Raise every problem found so far, if there was any."""

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine.durations import format_duration
-from notify.channels._config import ConfigReader
+from notify.channels._config import TEMPLATE_FIELDS, ConfigReader
 from notify.channels.base import Channel
 from notify.message import FIRING, RESOLVED, TEST, Delivery, Notification
 
@@ -347,7 +347,7 @@ class ChatWebhookChannel(HttpChannel):
     """
 
     secret_fields = ("url",)
-    fields: ClassVar[tuple[str, ...]] = ("url", "timeout")
+    fields: ClassVar[tuple[str, ...]] = ("url", "timeout", *TEMPLATE_FIELDS)
 
     def __init__(self, url: str, *, timeout: float) -> None:
         super().__init__(where=origin(url), timeout=timeout, secrets=url_secrets(url))
@@ -358,8 +358,11 @@ class ChatWebhookChannel(HttpChannel):
         read = ConfigReader(config, cls.kind, cls.fields, cls.secret_fields)
         url = read.url("url")
         timeout = read.timeout()
+        templates = read.templates()
         read.done()
-        return cls(url, timeout=timeout)
+        channel = cls(url, timeout=timeout)
+        channel._templates = templates
+        return channel
 
     async def send(self, notification: Notification) -> Delivery:
         return await self.post_json(self._url, self.message(notification))

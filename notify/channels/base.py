@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 from notify.message import Delivery, Notification
+from notify.templates import ChannelTemplates
 
 
 class Channel(ABC):
@@ -18,11 +19,18 @@ class Channel(ABC):
     failed delivery: it returns a ``Delivery`` that says whether a retry can
     help, so the caller decides about backoff. ``secret_fields`` name the
     configuration fields never shown again after creation (tokens,
-    passwords, signing keys, URLs that carry a token).
+    passwords, signing keys, URLs that carry a token). ``templates`` is how
+    the channel words its notifications, from its ``language``, ``title``
+    and ``text`` fields (see ``notify.templates``).
     """
 
     kind: ClassVar[str]
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    _templates: ChannelTemplates = ChannelTemplates()
+
+    @property
+    def templates(self) -> ChannelTemplates:
+        return self._templates
 
     @classmethod
     @abstractmethod

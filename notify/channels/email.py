@@ -136,11 +136,6 @@ class EmailChannel(Channel):
         self._timeout = timeout
 
     @property
-    def templates(self) -> ChannelTemplates:
-        """How this channel words its notifications: ``subject`` is the title."""
-        return self._templates
-
-    @property
     def where(self) -> str:
         """Where the channel delivers, as logs and ``repr`` may show it."""
         return f"smtp://{self._host}:{self._port}"

@@ -18,7 +18,7 @@ from typing import Any, Final, Self
 from urllib.parse import quote
 
 from notify.channels import register
-from notify.channels._config import ConfigReader
+from notify.channels._config import TEMPLATE_FIELDS, ConfigReader
 from notify.channels._http import (
     HttpChannel,
     clip,
@@ -29,7 +29,7 @@ from notify.channels._http import (
 )
 from notify.message import RESOLVED, TEST, Delivery, Notification
 
-FIELDS: Final = ("api_key", "api_url", "timeout")
+FIELDS: Final = ("api_key", "api_url", "timeout", *TEMPLATE_FIELDS)
 
 DEFAULT_API_URL: Final = "https://api.opsgenie.com"
 
@@ -70,8 +70,11 @@ class OpsgenieChannel(HttpChannel):
         )
         api_url = read.url("api_url", default=DEFAULT_API_URL, base=True)
         timeout = read.timeout()
+        templates = read.templates()
         read.done()
-        return cls(api_key, api_url=api_url, timeout=timeout)
+        channel = cls(api_key, api_url=api_url, timeout=timeout)
+        channel._templates = templates
+        return channel
 
     async def send(self, notification: Notification) -> Delivery:
         alias = clip(notification.incident, ALIAS_CHARS)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Self
 
 from notify.channels import register
-from notify.channels._config import ConfigReader
+from notify.channels._config import TEMPLATE_FIELDS, ConfigReader
 from notify.channels._http import (
     HttpChannel,
     clip,
@@ -29,7 +29,7 @@ from notify.channels._http import (
 )
 from notify.message import RESOLVED, TEST, Delivery, Notification
 
-FIELDS: Final = ("routing_key", "api_url", "source", "timeout")
+FIELDS: Final = ("routing_key", "api_url", "source", "timeout", *TEMPLATE_FIELDS)
 
 DEFAULT_API_URL: Final = "https://events.pagerduty.com"
 """The US service region; EU accounts use https://events.eu.pagerduty.com."""
@@ -77,8 +77,11 @@ class PagerDutyChannel(HttpChannel):
         api_url = read.url("api_url", default=DEFAULT_API_URL, base=True)
         source = read.text("source") or None
         timeout = read.timeout()
+        templates = read.templates()
         read.done()
-        return cls(routing_key, api_url=api_url, source=source, timeout=timeout)
+        channel = cls(routing_key, api_url=api_url, source=source, timeout=timeout)
+        channel._templates = templates
+        return channel
 
     async def send(self, notification: Notification) -> Delivery:
         return await self.post_json(self._enqueue_url, self.event(notification))

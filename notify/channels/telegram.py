@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Self
 
 from notify.channels import register
-from notify.channels._config import ConfigReader
+from notify.channels._config import TEMPLATE_FIELDS, ConfigReader
 from notify.channels._http import (
     HttpChannel,
     clip,
@@ -26,7 +26,7 @@ from notify.channels._http import (
 )
 from notify.message import RESOLVED, Delivery, Notification
 
-FIELDS: Final = ("bot_token", "chat_id", "api_url", "timeout")
+FIELDS: Final = ("bot_token", "chat_id", "api_url", "timeout", *TEMPLATE_FIELDS)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org"
 
@@ -76,8 +76,11 @@ class TelegramChannel(HttpChannel):
         chat_id = _chat_id(read)
         api_url = read.url("api_url", default=DEFAULT_API_URL, base=True)
         timeout = read.timeout()
+        templates = read.templates()
         read.done()
-        return cls(bot_token, chat_id, api_url=api_url, timeout=timeout)
+        channel = cls(bot_token, chat_id, api_url=api_url, timeout=timeout)
+        channel._templates = templates
+        return channel
 
     async def send(self, notification: Notification) -> Delivery:
         body = {

@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from typing import Any, Final, Self
 
 from notify.channels import register
-from notify.channels._config import HEADER_NAME, ConfigReader
+from notify.channels._config import HEADER_NAME, TEMPLATE_FIELDS, ConfigReader
 from notify.channels._http import HttpChannel, encode_json, origin
 from notify.message import Delivery, Notification
 
-FIELDS: Final = ("url", "headers", "secret", "payload", "timeout")
+FIELDS: Final = ("url", "headers", "secret", "payload", "timeout", *TEMPLATE_FIELDS)
 
 PAYLOADS: Final = ("default",)
 """The body formats a webhook can send.
@@ -107,8 +107,11 @@ class WebhookChannel(HttpChannel):
                 f"must be one of {', '.join(PAYLOADS)}, {read.got('payload', payload)}",
             )
         timeout = read.timeout()
+        templates = read.templates()
         read.done()
-        return cls(url, headers=headers, secret=secret, timeout=timeout)
+        channel = cls(url, headers=headers, secret=secret, timeout=timeout)
+        channel._templates = templates
+        return channel
 
     async def send(self, notification: Notification) -> Delivery:
         body = encode_json(default_body(notification))

@@ -16,7 +16,7 @@ import math
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
@@ -979,3 +979,33 @@ def attempt_row(
         state, next_at = PENDING, retry
     kept = response[:MAX_RESPONSE]
     return (state, next_at, status, detail, moment), (moment, ok, status, detail, kept)
+
+
+def where_clause(
+    clauses: Iterable[tuple[str, object]], placeholder: Callable[[int], str]
+) -> tuple[str, list[object]]:
+    """A WHERE clause of the conditions whose value is not None, and the values.
+
+    Each condition holds ``{}`` where its placeholder goes; ``placeholder``
+    writes the n-th one (from 1) in the backend's style. Leaving a filter
+    out of the text, instead of writing ``? IS NULL OR ...``, lets the
+    planner use the index for the filters given.
+    """
+    conditions: list[str] = []
+    parameters: list[object] = []
+    for condition, value in clauses:
+        if value is not None:
+            parameters.append(value)
+            conditions.append(condition.format(placeholder(len(parameters))))
+    if not conditions:
+        return "", parameters
+    return "WHERE " + " AND ".join(conditions), parameters
+
+
+def attempt_filters(
+    channel_id: object, entry_id: object
+) -> tuple[tuple[str, object], tuple[str, object]]:
+    """The conditions of ``delivery_log`` for ``where_clause``, checked."""
+    channel = None if channel_id is None else check_text("channel_id", channel_id)
+    entry = None if entry_id is None else check_entry_id(entry_id)
+    return ("channel_id = {}", channel), ("entry_id = {}", entry)

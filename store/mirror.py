@@ -16,10 +16,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from engine.events import Event
-from store.base import FeedPage, Store, check_span
+from store.base import FeedPage, HourTotal, Store, check_span
 from store.mysql import MysqlStore
 from store.rollups import HOUR, Rollup
 
@@ -50,11 +50,10 @@ def source_name(url: str) -> str:
         host = f"{host}:{parts.port}"
     if parts.username:
         host = f"{parts.username}@{host}"
-    schema = dict(
-        pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair
-    ).get("schema")
+    # The schema names a PostgreSQL store as much as its database does.
+    schema = parse_qs(parts.query).get("schema")
     name = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    return f"{name}?schema={schema}" if schema else name
+    return f"{name}?schema={schema[-1]}" if schema else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +304,7 @@ class Mirror:
             after = page[-1].id
 
 
-def _same_totals(ours: Any, theirs: Any) -> bool:
+def _same_totals(ours: HourTotal, theirs: HourTotal) -> bool:
     return (ours.rollups, ours.checks, ours.ok) == (
         theirs.rollups,
         theirs.checks,

@@ -64,6 +64,7 @@ from store.base import (
     Store,
     StoreClosedError,
     StoreError,
+    attempt_filters,
     attempt_row,
     behind_error,
     check_claim,
@@ -88,6 +89,7 @@ from store.base import (
     monitor_row,
     retention_cutoffs,
     to_json,
+    where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing
 from store.rollups import (
@@ -580,20 +582,15 @@ class MysqlStore(Store):
         until: float | None = None,
         limit: int = 100,
     ) -> list[CheckResult]:
-        check_text("monitor_id", monitor_id)
-        start = check_optional_time("since", since)
-        end = check_optional_time("until", until)
-        sql = f"SELECT {_RESULT_COLUMNS} FROM results WHERE monitor_id = %s"
-        parameters: list[object] = [monitor_id]
-        if start is not None:
-            sql += " AND started_at >= %s"
-            parameters.append(start)
-        if end is not None:
-            sql += " AND started_at < %s"
-            parameters.append(end)
-        sql += " ORDER BY started_at DESC LIMIT %s"
-        parameters.append(check_limit(limit))
-        return await _decoded(await self._select(sql, parameters), _result)
+        where, parameters = _where(
+            ("monitor_id = {}", check_text("monitor_id", monitor_id)),
+            ("started_at >= {}", check_optional_time("since", since)),
+            ("started_at < {}", check_optional_time("until", until)),
+        )
+        sql = f"SELECT {_RESULT_COLUMNS} FROM results {where} "
+        sql += "ORDER BY started_at DESC LIMIT %s"
+        rows = await self._select(sql, [*parameters, check_limit(limit)])
+        return await _decoded(rows, _result)
 
     async def rollups(
         self,
@@ -1004,16 +1001,13 @@ class MysqlStore(Store):
         limit: int = 100,
     ) -> list[OutboxEntry]:
         state, channel_id, position = check_outbox_filters(state, channel_id, after)
-        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id > %s"
-        parameters: list[object] = [position]
-        if state is not None:
-            sql += " AND state = %s"
-            parameters.append(state)
-        if channel_id is not None:
-            sql += " AND channel_id = %s"
-            parameters.append(channel_id)
-        parameters.append(check_limit(limit))
-        rows = await self._select(f"{sql} ORDER BY id LIMIT %s", parameters)
+        where, parameters = _where(
+            ("id > {}", position),
+            ("state = {}", state),
+            ("channel_id = {}", channel_id),
+        )
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id LIMIT %s"
+        rows = await self._select(sql, [*parameters, check_limit(limit)])
         return [_outbox_entry(row) for row in rows]
 
     async def delivery_log(
@@ -1023,18 +1017,12 @@ class MysqlStore(Store):
         entry_id: int | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts WHERE 1 = 1"
-        parameters: list[object] = []
-        if channel_id is not None:
-            sql += " AND channel_id = %s"
-            parameters.append(check_text("channel_id", channel_id))
-        if entry_id is not None:
-            sql += " AND entry_id = %s"
-            parameters.append(check_entry_id(entry_id))
-        parameters.append(check_limit(limit))
-        rows = await self._select(
-            f"{sql} ORDER BY at DESC, seq DESC LIMIT %s", parameters
+        where, parameters = _where(*attempt_filters(channel_id, entry_id))
+        sql = (
+            f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts {where} "
+            "ORDER BY at DESC, seq DESC LIMIT %s"
         )
+        rows = await self._select(sql, [*parameters, check_limit(limit)])
         return [
             Attempt(r[0], r[1].decode(), r[2], r[3], bool(r[4]), r[5], r[6], r[7])
             for r in rows
@@ -2307,3 +2295,8 @@ def _outbox_entry(row: tuple[Any, ...]) -> OutboxEntry:
         last_detail,
         claim,
     )
+
+
+def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
+    """``where_clause`` with MySQL's placeholders."""
+    return where_clause(clauses, lambda number: "%s")

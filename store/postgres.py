@@ -55,6 +55,7 @@ from store.base import (
     Store,
     StoreClosedError,
     StoreError,
+    attempt_filters,
     attempt_row,
     behind_error,
     check_claim,
@@ -79,6 +80,7 @@ from store.base import (
     monitor_row,
     retention_cutoffs,
     to_json,
+    where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
 from store.rollups import (
@@ -814,13 +816,7 @@ class PostgresStore(Store):
         entry_id: int | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
-        where, parameters = _where(
-            (
-                "channel_id = {}",
-                None if channel_id is None else check_text("channel_id", channel_id),
-            ),
-            ("entry_id = {}", None if entry_id is None else check_entry_id(entry_id)),
-        )
+        where, parameters = _where(*attempt_filters(channel_id, entry_id))
         sql = (
             f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts {where} "
             f"ORDER BY at DESC, seq DESC LIMIT ${len(parameters) + 1}"
@@ -1575,21 +1571,11 @@ def _newest_of_each(columns: str) -> str:
 
 
 def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
-    """A WHERE clause of the conditions whose value is not None, and the values.
+    """``where_clause`` with PostgreSQL's numbered placeholders.
 
-    Each condition holds ``{}`` where its placeholder goes. Leaving a filter
-    out of the text, instead of writing ``$1 IS NULL OR ...``, lets the
-    planner use the index and prune the partitions for the filters given.
+    Leaving out a filter also lets the planner prune the result partitions.
     """
-    conditions: list[str] = []
-    parameters: list[object] = []
-    for condition, value in clauses:
-        if value is not None:
-            parameters.append(value)
-            conditions.append(condition.format(f"${len(parameters)}"))
-    if not conditions:
-        return "", parameters
-    return "WHERE " + " AND ".join(conditions), parameters
+    return where_clause(clauses, lambda number: f"${number}")
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:

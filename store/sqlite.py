@@ -47,6 +47,7 @@ from store.base import (
     StoreClosedError,
     StoreError,
     UptimeQuery,
+    attempt_filters,
     attempt_row,
     check_claim,
     check_cursor,
@@ -70,6 +71,7 @@ from store.base import (
     monitor_row,
     retention_cutoffs,
     to_json,
+    where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
 from store.rollups import (
@@ -479,16 +481,13 @@ class SqliteStore(Store):
         limit: int = 100,
     ) -> list[OutboxEntry]:
         state, channel_id, position = check_outbox_filters(state, channel_id, after)
-        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id > ?"
-        parameters: list[Any] = [position]
-        if state is not None:
-            sql += " AND state = ?"
-            parameters.append(state)
-        if channel_id is not None:
-            sql += " AND channel_id = ?"
-            parameters.append(channel_id)
-        parameters.append(check_limit(limit))
-        query = functools.partial(_fetch, f"{sql} ORDER BY id LIMIT ?", parameters)
+        where, parameters = _where(
+            ("id > {}", position),
+            ("state = {}", state),
+            ("channel_id = {}", channel_id),
+        )
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id LIMIT ?"
+        query = functools.partial(_fetch, sql, [*parameters, check_limit(limit)])
         return [entry_from_row(row) for row in await self._read(query)]
 
     async def delivery_log(
@@ -498,17 +497,13 @@ class SqliteStore(Store):
         entry_id: int | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts WHERE 1 = 1"
-        parameters: list[Any] = []
-        if channel_id is not None:
-            sql += " AND channel_id = ?"
-            parameters.append(check_text("channel_id", channel_id))
-        if entry_id is not None:
-            sql += " AND entry_id = ?"
-            parameters.append(check_entry_id(entry_id))
-        parameters.append(check_limit(limit))
-        sql += " ORDER BY at DESC, rowid DESC LIMIT ?"
-        rows = await self._read(functools.partial(_fetch, sql, parameters))
+        where, parameters = _where(*attempt_filters(channel_id, entry_id))
+        sql = (
+            f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts {where} "
+            "ORDER BY at DESC, rowid DESC LIMIT ?"
+        )
+        query = functools.partial(_fetch, sql, [*parameters, check_limit(limit)])
+        rows = await self._read(query)
         return [Attempt(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:]) for r in rows]
 
     async def requeue(self, entry_id: int, *, now: float) -> bool:
@@ -1158,17 +1153,14 @@ def _read_results(
     limit: int,
     connection: sqlite3.Connection,
 ) -> list[CheckResult]:
-    sql = f"SELECT {_RESULT_COLUMNS} FROM results WHERE monitor_id = ?"
-    parameters: list[Any] = [monitor_id]
-    if since is not None:
-        sql += " AND started_at >= ?"
-        parameters.append(since)
-    if until is not None:
-        sql += " AND started_at < ?"
-        parameters.append(until)
-    sql += " ORDER BY started_at DESC LIMIT ?"
-    parameters.append(limit)
-    return [_result(row) for row in connection.execute(sql, parameters)]
+    where, parameters = _where(
+        ("monitor_id = {}", monitor_id),
+        ("started_at >= {}", since),
+        ("started_at < {}", until),
+    )
+    sql = f"SELECT {_RESULT_COLUMNS} FROM results {where} "
+    sql += "ORDER BY started_at DESC LIMIT ?"
+    return [_result(row) for row in connection.execute(sql, [*parameters, limit])]
 
 
 def _latest_results(
@@ -1734,3 +1726,8 @@ def _record_attempt(
 
 def _change(sql: str, parameters: Sequence[Any], connection: sqlite3.Connection) -> int:
     return connection.execute(sql, parameters).rowcount
+
+
+def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
+    """``where_clause`` with SQLite's placeholders."""
+    return where_clause(clauses, lambda number: "?")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from time import perf_counter
@@ -20,7 +21,7 @@ import aiohttp
 
 from engine.durations import format_duration
 from notify.channels._config import TEMPLATE_FIELDS, ConfigReader
-from notify.channels.base import Channel
+from notify.channels.base import Channel, log_delivery
 from notify.message import FIRING, RESOLVED, TEST, Delivery, Notification
 
 logger = logging.getLogger(__name__)
@@ -119,17 +120,7 @@ class HttpChannel(Channel):
         sent_headers = {"Content-Type": "application/json"}
         sent_headers.update(headers or {})
         delivery = self._scrubbed(await self._attempt(url, data, sent_headers))
-        logger.debug(
-            "delivery kind=%s to=%s ok=%s retryable=%s status=%s detail=%s "
-            "duration_ms=%.1f",
-            self.kind,
-            self._where,
-            delivery.ok,
-            delivery.retryable,
-            delivery.status,
-            delivery.detail,
-            (perf_counter() - started) * 1000.0,
-        )
+        log_delivery(logger, self.kind, self._where, delivery, started)
         return delivery
 
     def _client(self) -> aiohttp.ClientSession:
@@ -315,13 +306,19 @@ def clip(text: str, limit: int) -> str:
     return text[: limit - 1] + "\u2026"
 
 
-def json_words(text: str, *keys: str) -> str | None:
-    """The first of ``keys`` that holds text in a JSON object answer, or None."""
+def json_object(text: str) -> dict[str, Any] | None:
+    """An answer that is a JSON object, or None for anything else."""
     try:
         answer = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(answer, dict):
+    return answer if isinstance(answer, dict) else None
+
+
+def json_words(text: str, *keys: str) -> str | None:
+    """The first of ``keys`` that holds text in a JSON object answer, or None."""
+    answer = json_object(text)
+    if answer is None:
         return None
     for key in keys:
         value = answer.get(key)
@@ -367,6 +364,6 @@ class ChatWebhookChannel(HttpChannel):
     async def send(self, notification: Notification) -> Delivery:
         return await self.post_json(self._url, self.message(notification))
 
+    @abstractmethod
     def message(self, notification: Notification) -> dict[str, Any]:
         """The JSON body the service takes for ``notification``."""
-        raise NotImplementedError

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from time import perf_counter
 from typing import Any, ClassVar, Self
 
 from notify.message import Delivery, Notification
@@ -43,3 +45,28 @@ class Channel(ABC):
 
     async def close(self) -> None:  # noqa: B027 - most channels keep nothing open
         """Let go of connections the channel keeps between sends."""
+
+
+def log_delivery(
+    logger: logging.Logger,
+    kind: str,
+    where: str,
+    delivery: Delivery,
+    started: float,
+) -> None:
+    """One DEBUG line per attempt, with fixed keys; ``started`` from perf_counter.
+
+    ``where`` is the receiver as it may be shown (an origin, a mail host),
+    never a URL that carries a token.
+    """
+    logger.debug(
+        "delivery kind=%s to=%s ok=%s retryable=%s status=%s detail=%s "
+        "duration_ms=%.1f",
+        kind,
+        where,
+        delivery.ok,
+        delivery.retryable,
+        delivery.status,
+        delivery.detail,
+        (perf_counter() - started) * 1000.0,
+    )

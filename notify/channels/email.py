@@ -50,7 +50,7 @@ from engine.checks.options import is_hostname
 from engine.durations import format_duration
 from notify.channels import register
 from notify.channels._config import ConfigReader
-from notify.channels.base import Channel
+from notify.channels.base import Channel, log_delivery
 from notify.message import Delivery, Notification
 from notify.templates import (
     ChannelTemplates,
@@ -192,17 +192,7 @@ class EmailChannel(Channel):
             delivery = Delivery.failed(f"render: {exc}", retryable=False)
         else:
             delivery = self._scrubbed(await self._attempt(message))
-        logger.debug(
-            "delivery kind=%s to=%s ok=%s retryable=%s status=%s detail=%s "
-            "duration_ms=%.1f",
-            self.kind,
-            self.where,
-            delivery.ok,
-            delivery.retryable,
-            delivery.status,
-            delivery.detail,
-            (perf_counter() - started) * 1000.0,
-        )
+        log_delivery(logger, self.kind, self.where, delivery, started)
         return delivery
 
     async def _attempt(self, message: EmailMessage) -> Delivery:

@@ -12,7 +12,6 @@ which is what a test is there to show, and whoever ran it resolves it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Self
@@ -24,6 +23,7 @@ from notify.channels._http import (
     clip,
     headline,
     iso_time,
+    json_object,
     origin,
     severity_rank,
 )
@@ -119,11 +119,8 @@ class PagerDutyChannel(HttpChannel):
 
     def explain(self, status: int, text: str) -> str | None:
         """PagerDuty's ``message``, followed by the ``errors`` it lists."""
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(answer, dict):
+        answer = json_object(text)
+        if answer is None:
             return None
         words = [answer.get("message")]
         errors = answer.get("errors")

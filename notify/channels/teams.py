@@ -7,7 +7,6 @@ URL carries the token that lets anyone post, so it is secret.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from notify.channels import register
@@ -15,6 +14,7 @@ from notify.channels._http import (
     ChatWebhookChannel,
     headline,
     iso_time,
+    json_object,
     json_words,
     short_line,
     status_word,
@@ -87,10 +87,7 @@ def message(notification: Notification) -> dict[str, Any]:
 
 def _nested_error(text: str) -> str | None:
     """The message of a Workflows refusal, ``{"error": {"message": ...}}``."""
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return None
-    error = answer.get("error") if isinstance(answer, dict) else None
+    answer = json_object(text)
+    error = answer.get("error") if answer is not None else None
     message = error.get("message") if isinstance(error, dict) else None
     return message.strip() if isinstance(message, str) and message.strip() else None

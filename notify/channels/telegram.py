@@ -9,7 +9,6 @@ quotes it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Self
@@ -20,6 +19,7 @@ from notify.channels._http import (
     HttpChannel,
     clip,
     headline,
+    json_object,
     json_words,
     origin,
     status_word,
@@ -95,11 +95,8 @@ class TelegramChannel(HttpChannel):
 
     def accepted(self, status: int, text: str) -> Delivery:
         """Sent, unless Telegram said ``"ok": false`` even with a 2xx."""
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            answer = None
-        if isinstance(answer, dict) and answer.get("ok") is False:
+        answer = json_object(text)
+        if answer is not None and answer.get("ok") is False:
             words = json_words(text, "description") or "refused"
             return Delivery.failed(
                 f"status {status}: {words}",

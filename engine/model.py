@@ -23,6 +23,7 @@ import yaml
 from engine.checks import Check, CheckSpec, get_kind, kind_names
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
+from engine.ids import ID_PATTERN
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
@@ -31,7 +32,7 @@ DEFAULT_INTERVAL = 60.0
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRY_INTERVAL = 20.0
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ID = ID_PATTERN
 _ID_MATCH = _ID.fullmatch
 _EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
@@ -85,6 +86,9 @@ class Monitor:
     enabled: bool = True
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    depends_on: tuple[str, ...] = ()
+    """Monitors this one needs: while one of them is down, this one's alerts
+    are held back and told as caused by it."""
 
     def to_dict(self) -> dict[str, Any]:
         """The definition in the shared file and API schema; durations in seconds."""
@@ -102,6 +106,7 @@ class Monitor:
             "enabled": self.enabled,
             "description": self.description,
             "options": _plain(self.options),
+            "depends_on": list(self.depends_on),
         }
 
     def replace(self, **changes: Any) -> Monitor:
@@ -125,6 +130,7 @@ _FIELDS = (
     "enabled",
     "description",
     "options",
+    "depends_on",
 )
 _FIELD_NAMES = frozenset(_FIELDS)
 
@@ -210,6 +216,9 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
         _check_retries(retries, errors)
 
     tags = _tags(data.get("tags", ()), errors)
+    depends_on = data.get("depends_on") or ()
+    if depends_on:
+        depends_on = _dependencies(depends_on, monitor_id, errors)
 
     priority_text = data.get("priority", "normal")
     try:
@@ -283,6 +292,7 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
         enabled,
         description or "",
         _frozen_options(options),
+        depends_on,
     )
 
 
@@ -462,6 +472,40 @@ def _duration(
     except ValueError as exc:
         errors.append(FieldError(key, str(exc)))
         return None
+
+
+MAX_DEPENDENCIES = 100
+
+
+def _dependencies(
+    value: Any, monitor_id: Any, errors: list[FieldError]
+) -> tuple[str, ...]:
+    """The ids a monitor depends on, each once, never its own."""
+    if not isinstance(value, list | tuple):
+        errors.append(
+            FieldError("depends_on", f"must be a list of monitor ids, got {value!r}")
+        )
+        return ()
+    if len(value) > MAX_DEPENDENCIES:
+        errors.append(
+            FieldError(
+                "depends_on",
+                f"must name at most {MAX_DEPENDENCIES} monitors, got {len(value)}",
+            )
+        )
+        return ()
+    seen: list[str] = []
+    for index, item in enumerate(value):
+        place = f"depends_on[{index}]"
+        if type(item) is not str or _ID_MATCH(item) is None:
+            errors.append(FieldError(place, f"must be a monitor id, got {item!r}"))
+        elif item == monitor_id:
+            errors.append(FieldError(place, "a monitor cannot depend on itself"))
+        elif item in seen:
+            errors.append(FieldError(place, f"{item!r} is named twice"))
+        else:
+            seen.append(item)
+    return tuple(seen)
 
 
 def _check_retries(value: Any, errors: list[FieldError]) -> None:

@@ -27,11 +27,22 @@ class Reason(enum.StrEnum):
 
 
 class MonitorState(enum.StrEnum):
+    """Where a monitor stands.
+
+    The shards decide UNKNOWN, UP, PENDING (failing, retrying before DOWN),
+    DOWN and PAUSED from checks. DEGRADED (working, but slow or unusual)
+    comes from analytics, and MAINTENANCE from the alerting layer while a
+    maintenance window covers the monitor; both are told over the checked
+    state, never instead of it in the stored results.
+    """
+
     UNKNOWN = "unknown"
     UP = "up"
     PENDING = "pending"
     DOWN = "down"
     PAUSED = "paused"
+    DEGRADED = "degraded"
+    MAINTENANCE = "maintenance"
 
 
 class CheckFailure(Exception):

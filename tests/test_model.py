@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from engine.checks import Check, CheckSpec, register
+from engine.dependencies import dependency_cycle
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
 from engine.model import (
@@ -250,6 +251,7 @@ def test_the_dictionary_form_is_the_api_schema() -> None:
         "enabled": True,
         "description": "",
         "options": {},
+        "depends_on": [],
     }
     assert json.loads(json.dumps(monitor.to_dict())) == monitor.to_dict()
 
@@ -350,3 +352,45 @@ def test_validation_errors_survive_pickling_with_every_field() -> None:
 
     assert copy.errors == error.errors
     assert str(copy) == str(error)
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "field", "problem"),
+    [
+        ("db", "depends_on", "must be a list of monitor ids"),
+        (["db", "db"], "depends_on[1]", "named twice"),
+        (["billing-api"], "depends_on[0]", "cannot depend on itself"),
+        (["no spaces"], "depends_on[0]", "must be a monitor id"),
+    ],
+)
+def test_a_bad_dependency_is_named(
+    depends_on: object, field: str, problem: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        monitor_from_dict(definition(depends_on=depends_on))
+
+    [error] = raised.value.errors
+    assert error.field == field
+    assert problem in error.problem
+
+
+def test_dependencies_are_kept_in_order() -> None:
+    monitor = monitor_from_dict(definition(depends_on=["router", "db"]))
+
+    assert monitor.depends_on == ("router", "db")
+    assert monitor_from_dict(monitor.to_dict()).depends_on == ("router", "db")
+
+
+@pytest.mark.parametrize(
+    ("graph", "start", "cycle"),
+    [
+        ({"a": ["b"], "b": ["c"], "c": []}, "a", None),
+        ({"a": ["b"], "b": ["a"]}, "a", ["a", "b", "a"]),
+        ({"a": ["b", "c"], "c": ["d"], "d": ["a"]}, "a", ["a", "c", "d", "a"]),
+        ({"a": ["b", "c"], "b": ["d"], "c": ["d"], "d": []}, "a", None),
+    ],
+)
+def test_a_dependency_cycle_is_found_with_its_path(
+    graph: dict[str, list[str]], start: str, cycle: list[str] | None
+) -> None:
+    assert dependency_cycle(start, lambda m: graph.get(m, [])) == cycle

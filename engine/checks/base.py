@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from engine.errors import FieldError
 from engine.result import Observation
 
 
@@ -55,3 +56,15 @@ class Check(abc.ABC):
     async def close(self) -> None:
         """Release what the check holds (sockets, files) when it is removed."""
         return None
+
+
+def unknown_options(
+    options: Mapping[str, Any], known: Collection[str]
+) -> list[FieldError]:
+    """A problem for each option a kind does not know, naming those it does."""
+    names = ", ".join(known)
+    return [
+        FieldError(f"options.{key}", f"unknown option; known: {names}")
+        for key in options
+        if key not in known
+    ]

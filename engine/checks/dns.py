@@ -27,7 +27,7 @@ import dns.resolver
 from dns.rdata import Rdata
 
 from engine.checks import register
-from engine.checks.base import Check, CheckSpec
+from engine.checks.base import Check, CheckSpec, unknown_options
 from engine.checks.options import condition_option
 from engine.conditions import Condition
 from engine.durations import format_duration
@@ -105,13 +105,7 @@ class DnsCheck(Check):
         """Validate the name and options, reporting every problem together."""
         errors: list[FieldError] = []
         options = spec.options
-        for key in options:
-            if key not in OPTIONS:
-                errors.append(
-                    FieldError(
-                        f"options.{key}", f"unknown option; known: {', '.join(OPTIONS)}"
-                    )
-                )
+        errors.extend(unknown_options(options, OPTIONS))
 
         name = _name(spec.target, errors)
         type_text = options.get("record_type", "A")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from engine.checks import register
-from engine.checks.base import Check, CheckSpec
+from engine.checks.base import Check, CheckSpec, unknown_options
 from engine.checks.options import is_hostname, is_ipv4
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
@@ -102,13 +102,7 @@ class IcmpCheck(Check):
         """
         errors: list[FieldError] = []
         options = spec.options
-        for key in options:
-            if key not in OPTIONS:
-                errors.append(
-                    FieldError(
-                        f"options.{key}", f"unknown option; known: {', '.join(OPTIONS)}"
-                    )
-                )
+        errors.extend(unknown_options(options, OPTIONS))
 
         host = spec.target.strip()
         if host.startswith("[") and host.endswith("]"):

@@ -19,7 +19,7 @@ from cronsim import CronSim, CronSimError
 
 from engine import heartbeats
 from engine.checks import register
-from engine.checks.base import Check, CheckSpec
+from engine.checks.base import Check, CheckSpec, unknown_options
 from engine.durations import format_duration, parse_duration
 from engine.errors import FieldError, ValidationError
 from engine.heartbeats import Heartbeats, Ping
@@ -69,13 +69,7 @@ class PushCheck(Check):
         """
         errors: list[FieldError] = []
         options = spec.options
-        for key in options:
-            if key not in OPTIONS:
-                errors.append(
-                    FieldError(
-                        f"options.{key}", f"unknown option; known: {', '.join(OPTIONS)}"
-                    )
-                )
+        errors.extend(unknown_options(options, OPTIONS))
 
         token = spec.target.strip() or spec.monitor_id
         if not heartbeats.valid_token(token):

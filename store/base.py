@@ -16,13 +16,21 @@ import math
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.alerting import (
+    INCIDENT_STATUSES,
+    MAX_KEY_LENGTH,
+    RESOLVED,
+    SETTING_KINDS,
+    IncidentRow,
+    TimelineEntry,
+)
 from store.outbox import (
     DEAD,
     MAX_RESPONSE,
@@ -552,13 +560,100 @@ class Store(ABC):
         """Make a dead entry due again at ``now``; whether it was dead."""
 
     @abstractmethod
+    async def put_setting(
+        self, kind: str, setting_id: str, body: Mapping[str, Any], *, at: float
+    ) -> bool:
+        """Keep one alerting settings document, replacing the one of its id; if new.
+
+        ``kind`` is one of ``store.alerting.SETTING_KINDS``; ids are unique
+        within a kind, so a channel and a route may share one. ``body`` is
+        kept whole as JSON and ``at`` records when it was last changed.
+        """
+
+    @abstractmethod
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any] | None:
+        """One settings document as it was put, or None."""
+
+    @abstractmethod
+    async def settings(self, kind: str) -> list[dict[str, Any]]:
+        """Every settings document of one kind, ordered by id.
+
+        Settings are few (tens of channels and routes, not thousands), so
+        they are read whole, without paging.
+        """
+
+    @abstractmethod
+    async def delete_setting(self, kind: str, setting_id: str) -> bool:
+        """Forget one settings document; whether it existed."""
+
+    @abstractmethod
+    async def put_incidents(self, incidents: list[Mapping[str, Any]]) -> None:
+        """Insert or replace incidents by their ``id``, in one transaction.
+
+        Each is a mapping with ``id`` and ``monitor_id`` (text), ``status``
+        (one of ``store.alerting.INCIDENT_STATUSES``), ``opened_at`` and
+        ``updated_at`` (times) and ``resolved_at`` (a time, or None until it
+        is resolved). The whole mapping is kept, other JSON fields too, and
+        read back as it was put. Every incident is checked before any is
+        written, so a bad one writes nothing; when an id appears twice, the
+        later incident wins.
+        """
+
+    @abstractmethod
+    async def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        """One incident as it was last put, or None."""
+
+    @abstractmethod
+    async def incidents(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        monitor_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Incidents newest first, by ``opened_at`` then id, both descending.
+
+        ``status`` keeps those with any of these statuses, ``monitor_id``
+        those of one monitor. ``before`` is the id of the last incident of
+        the previous page: only incidents after it in this order (older)
+        are read, so paging sees each incident once while new ones open.
+        An id no incident has is refused with ValueError.
+        """
+
+    @abstractmethod
+    async def unresolved_incidents(self) -> list[dict[str, Any]]:
+        """Every incident not resolved, oldest first, by ``opened_at`` then id.
+
+        What alerting loads when it starts, to carry on the incidents that
+        still need someone; there are few, so there is no limit.
+        """
+
+    @abstractmethod
+    async def add_timeline(self, entries: list[TimelineEntry]) -> int:
+        """Add entries to incidents' timelines; how many were new.
+
+        An entry whose incident and entry id are stored already is left as
+        it is, so a retried write adds nothing. The incident need not be
+        stored yet.
+        """
+
+    @abstractmethod
+    async def timeline(
+        self, incident_id: str, *, limit: int = 1000
+    ) -> list[TimelineEntry]:
+        """An incident's timeline, oldest first, by ``at`` then entry id."""
+
+    @abstractmethod
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete results, state changes and events older than ``days``.
 
         Minute rollups go with them; hourly rollups are kept at least
-        ``HOURLY_ROLLUP_DAYS``. Rows go in batches (or whole partitions) so
-        queued writes get in between. Returns how many results, state
-        changes and events were deleted.
+        ``HOURLY_ROLLUP_DAYS``. Resolved incidents go with their timelines
+        once they were resolved before the same cutoff as results; an
+        incident not resolved stays, however old. Rows go in batches (or
+        whole partitions) so queued writes get in between. Returns how many
+        results, state changes and events were deleted.
         """
 
 
@@ -1009,3 +1104,149 @@ def attempt_filters(
     channel = None if channel_id is None else check_text("channel_id", channel_id)
     entry = None if entry_id is None else check_entry_id(entry_id)
     return ("channel_id = {}", channel), ("entry_id = {}", entry)
+
+
+def check_key_text(name: str, value: object) -> str:
+    """An id of the alerting tables: non-empty text of MAX_KEY_LENGTH at most."""
+    text = check_text(name, value)
+    if len(text) > MAX_KEY_LENGTH:
+        raise ValueError(
+            f"{name}: must be at most {MAX_KEY_LENGTH} characters, got {len(text)}"
+        )
+    return text
+
+
+def check_setting_kind(kind: object) -> str:
+    """A kind of settings document, one of SETTING_KINDS, or ValueError."""
+    if not isinstance(kind, str) or kind not in SETTING_KINDS:
+        raise ValueError(
+            f"kind: must be one of {', '.join(SETTING_KINDS)}, got {kind!r}"
+        )
+    return kind
+
+
+def check_setting_key(kind: object, setting_id: object) -> tuple[str, str]:
+    """The kind and id of a settings document, or ValueError naming the bad one."""
+    return check_setting_kind(kind), check_key_text("setting_id", setting_id)
+
+
+def setting_row(
+    kind: object, setting_id: object, body: object, at: object
+) -> tuple[str, str, str, float]:
+    """What ``put_setting`` writes: kind, id, the body as JSON text, and when."""
+    key = check_setting_key(kind, setting_id)
+    if not isinstance(body, Mapping):
+        raise ValueError(f"body: must be a mapping, got {type(body).__name__}")
+    return (*key, to_json("body", dict(body)), check_time("at", at))
+
+
+def incident_rows(incidents: object) -> list[IncidentRow]:
+    """Each incident of ``put_incidents`` checked, or ValueError naming its place.
+
+    The rows keep the order given, duplicates too: each backend makes the
+    later of two with one id win in its own way.
+    """
+    check_list("incidents", incidents, Mapping)
+    assert isinstance(incidents, list)
+    return [
+        _incident_row(f"incidents[{index}]", incident)
+        for index, incident in enumerate(incidents)
+    ]
+
+
+def _incident_row(place: str, incident: Mapping[str, Any]) -> IncidentRow:
+    incident_id = check_key_text(f"{place}.id", incident.get("id"))
+    monitor_id = check_key_text(f"{place}.monitor_id", incident.get("monitor_id"))
+    status = incident.get("status")
+    if not isinstance(status, str) or status not in INCIDENT_STATUSES:
+        raise ValueError(
+            f"{place}.status: must be one of {', '.join(INCIDENT_STATUSES)}, "
+            f"got {status!r}"
+        )
+    opened_at = check_time(f"{place}.opened_at", incident.get("opened_at"))
+    updated_at = check_time(f"{place}.updated_at", incident.get("updated_at"))
+    if "resolved_at" not in incident:
+        raise ValueError(f"{place}.resolved_at: must be given, a time or None")
+    resolved_at = check_optional_time(f"{place}.resolved_at", incident["resolved_at"])
+    # Retention goes by resolved_at, so a resolved incident without one
+    # would be kept for ever.
+    if status == RESOLVED and resolved_at is None:
+        raise ValueError(
+            f"{place}.resolved_at: must be a time when the status is resolved"
+        )
+    body = to_json(place, dict(incident))
+    return IncidentRow(
+        incident_id, monitor_id, status, opened_at, updated_at, resolved_at, body
+    )
+
+
+class IncidentQuery(NamedTuple):
+    """The arguments of ``Store.incidents``, checked."""
+
+    statuses: tuple[str, ...] | None
+    """Each status asked for once; None for every status."""
+    monitor_id: str | None
+    before: str | None
+    limit: int
+
+    @property
+    def matches_nothing(self) -> bool:
+        """Whether an empty list of statuses was asked for: no incident has none."""
+        return self.statuses == ()
+
+
+def check_incident_query(
+    status: object, monitor_id: object, before: object, limit: object
+) -> IncidentQuery:
+    """The filters and page of ``incidents``, or ValueError naming the bad one.
+
+    A single status given as text is refused rather than read as a list of
+    its letters.
+    """
+    statuses: tuple[str, ...] | None = None
+    if status is not None:
+        if isinstance(status, str) or not isinstance(status, Sequence):
+            raise ValueError(f"status: must be a list of statuses, got {status!r}")
+        for index, item in enumerate(status):
+            if not isinstance(item, str) or item not in INCIDENT_STATUSES:
+                raise ValueError(
+                    f"status[{index}]: must be one of "
+                    f"{', '.join(INCIDENT_STATUSES)}, got {item!r}"
+                )
+        statuses = tuple(dict.fromkeys(status))
+    return IncidentQuery(
+        statuses,
+        None if monitor_id is None else check_key_text("monitor_id", monitor_id),
+        None if before is None else check_key_text("before", before),
+        check_limit(limit),
+    )
+
+
+def unknown_cursor(before: str) -> ValueError:
+    """The error of paging ``incidents`` from an id no incident has."""
+    return ValueError(f"before: no incident has the id {before!r}")
+
+
+TimelineRow = tuple[str, str, float, str, str]
+"""A timeline entry as ``add_timeline`` writes it, its data as JSON text."""
+
+
+def timeline_rows(entries: object) -> list[TimelineRow]:
+    """Each entry of ``add_timeline`` checked, or ValueError naming its place."""
+    check_list("entries", entries, TimelineEntry)
+    assert isinstance(entries, list)
+    rows: list[TimelineRow] = []
+    for index, entry in enumerate(entries):
+        place = f"entries[{index}]"
+        if not isinstance(entry.data, Mapping):
+            raise ValueError(f"{place}.data: must be a mapping")
+        rows.append(
+            (
+                check_key_text(f"{place}.incident_id", entry.incident_id),
+                check_key_text(f"{place}.entry_id", entry.entry_id),
+                check_time(f"{place}.at", entry.at),
+                check_key_text(f"{place}.kind", entry.kind),
+                to_json(f"{place}.data", dict(entry.data)),
+            )
+        )
+    return rows

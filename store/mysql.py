@@ -51,6 +51,15 @@ from pymysql.converters import escape_string
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
+from store.alerting import (
+    INCIDENT_STATUSES,
+    RESOLVED,
+    TIMELINE_COLUMNS,
+    IncidentRow,
+    TimelineEntry,
+    body_from_text,
+    timeline_from_row,
+)
 from store.base import (
     AppliedMigration,
     EventTotal,
@@ -73,6 +82,8 @@ from store.base import (
     check_event,
     check_feed,
     check_filters,
+    check_incident_query,
+    check_key_text,
     check_limit,
     check_list,
     check_monitor_row,
@@ -80,15 +91,21 @@ from store.base import (
     check_outbox_filters,
     check_outgoing,
     check_result,
+    check_setting_key,
+    check_setting_kind,
     check_span,
     check_state_change,
     check_text,
     check_time,
     check_uptime_query,
+    incident_rows,
     load_migrations,
     monitor_row,
     retention_cutoffs,
+    setting_row,
+    timeline_rows,
     to_json,
+    unknown_cursor,
     where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing
@@ -376,7 +393,9 @@ def split_statements(script: str) -> tuple[str, ...]:
 class MysqlStore(Store):
     """The store in one MySQL or MariaDB database, named by a URL.
 
-    ``progress`` hears about each migration as ``open`` applies it.
+    The URL is read by ``parse_url`` into ``connection_settings`` (the
+    ``settings`` method reads alerting's). ``progress`` hears about each
+    migration as ``open`` applies it.
     ``migrations`` replaces the packaged schema steps.
     """
 
@@ -390,9 +409,9 @@ class MysqlStore(Store):
         migrations: Sequence[Migration] | None = None,
         reading_only: bool = False,
     ) -> None:
-        self.settings = parse_url(url)
+        self.connection_settings = parse_url(url)
         self.reading_only = reading_only
-        self._where = self.settings.where
+        self._where = self.connection_settings.where
         self._progress = progress
         self._migrations = (
             packaged_migrations() if migrations is None else list(migrations)
@@ -1035,6 +1054,109 @@ class MysqlStore(Store):
         )
         return changed > 0
 
+    async def put_setting(
+        self, kind: str, setting_id: str, body: Mapping[str, Any], *, at: float
+    ) -> bool:
+        row = setting_row(kind, setting_id, body, at)
+        # The server counts a new row as one changed, a replaced one as two
+        # and one put again unchanged as none.
+        return await self._change(_PUT_SETTING, row) == 1
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any] | None:
+        rows = await self._select(_GET_SETTING, check_setting_key(kind, setting_id))
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def settings(self, kind: str) -> list[dict[str, Any]]:
+        rows = await self._select(_SETTINGS, (check_setting_kind(kind),))
+        return await _decoded(rows, lambda row: body_from_text(row[0]))
+
+    async def delete_setting(self, kind: str, setting_id: str) -> bool:
+        key = check_setting_key(kind, setting_id)
+        return await self._change(_DELETE_SETTING, key) > 0
+
+    async def put_incidents(self, incidents: list[Mapping[str, Any]]) -> None:
+        rows = incident_rows(incidents)
+        if rows:
+            await self._write(
+                _PUT_INCIDENTS,
+                "incidents",
+                rows,
+                IncidentRow,
+                _incident_row,
+                _UPDATE_INCIDENT,
+            )
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        rows = await self._select(
+            _GET_INCIDENT, (check_key_text("incident_id", incident_id),)
+        )
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def incidents(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        monitor_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = check_incident_query(status, monitor_id, before, limit)
+        if query.matches_nothing:
+            return []
+        # Statuses are words without commas, so they make a set as text.
+        statuses = None if query.statuses is None else ",".join(query.statuses)
+        where, parameters = _where(
+            ("monitor_id = {}", query.monitor_id),
+            ("FIND_IN_SET(status, {})", statuses),
+        )
+
+        async def page(connection: Any) -> list[tuple[Any, ...]]:
+            clause, values = where, list(parameters)
+            if query.before is not None:
+                opened = await _scalar(connection, _GET_OPENED_AT, (query.before,))
+                if opened is None:
+                    raise unknown_cursor(query.before)
+                # Spelled out: the server reads a comparison of row values
+                # as a range of the index only in this form.
+                after = "(opened_at < %s OR (opened_at = %s AND id < %s))"
+                clause = f"{clause} AND {after}" if clause else f"WHERE {after}"
+                values += [opened, opened, query.before]
+            sql = (
+                f"SELECT body FROM incidents {clause} "
+                "ORDER BY opened_at DESC, id DESC LIMIT %s"
+            )
+            async with connection.cursor() as cursor:
+                await cursor.execute(sql, (*values, query.limit))
+                return list(await cursor.fetchall())
+
+        async def operation(pool: Any) -> list[tuple[Any, ...]]:
+            async with pool.acquire() as connection:
+                return await page(connection)
+
+        rows = await self._run(operation)
+        return await _decoded(rows, lambda row: body_from_text(row[0]))
+
+    async def unresolved_incidents(self) -> list[dict[str, Any]]:
+        rows = await self._select(_UNRESOLVED)
+        return await _decoded(rows, lambda row: body_from_text(row[0]))
+
+    async def add_timeline(self, entries: list[TimelineEntry]) -> int:
+        rows = timeline_rows(entries)
+        if not rows:
+            return 0
+        return await self._write(
+            _ADD_TIMELINE, "entries", rows, tuple, _timeline_row, _KEEP_TIMELINE
+        )
+
+    async def timeline(
+        self, incident_id: str, *, limit: int = 1000
+    ) -> list[TimelineEntry]:
+        rows = await self._select(
+            _TIMELINE,
+            (check_key_text("incident_id", incident_id), check_limit(limit)),
+        )
+        return await _decoded(rows, timeline_from_row)
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -1054,6 +1176,8 @@ class MysqlStore(Store):
         for statement in (_DELETE_OLD_OUTBOX, _DELETE_OLD_ATTEMPTS):
             while await self._change(statement, (cutoffs.rows,)) == RETENTION_BATCH:
                 pass
+        while await self._delete_old_incidents(cutoffs.rows) == _DELETE_BATCH:
+            pass
 
         if deleted:
             logger.info(
@@ -1063,6 +1187,38 @@ class MysqlStore(Store):
                 self._where,
             )
         return deleted
+
+    async def _delete_old_incidents(self, cutoff: float) -> int:
+        """Delete a batch of incidents resolved before ``cutoff``; how many went.
+
+        Their timelines go in the same transaction. The batch is picked and
+        locked first, so an incident reopened meanwhile waits for it or is
+        left out.
+        """
+
+        async def batch(connection: Any) -> int:
+            async with connection.cursor() as cursor:
+                await cursor.execute(_OLD_RESOLVED, (cutoff,))
+                # As text: the driver cannot pass bytes back as a parameter.
+                ids = [row[0].decode() for row in await cursor.fetchall()]
+                if ids:
+                    marks = ", ".join(["%s"] * len(ids))
+                    await cursor.execute(
+                        f"DELETE FROM incident_timeline WHERE incident_id IN ({marks})",
+                        ids,
+                    )
+                    await cursor.execute(
+                        f"DELETE FROM incidents WHERE id IN ({marks})", ids
+                    )
+            return len(ids)
+
+        async def operation(pool: Any) -> int:
+            async with pool.acquire() as connection:
+                return await _retried(
+                    functools.partial(_in_transaction, connection, batch)
+                )
+
+        return await self._run(operation)
 
     async def _delete_before(self, table: str, column: str, cutoff: float) -> int:
         """Delete a table's rows with ``column`` below ``cutoff``; how many went."""
@@ -1074,7 +1230,7 @@ class MysqlStore(Store):
         return deleted
 
     async def _connect(self) -> Any:
-        settings = self.settings
+        settings = self.connection_settings
         try:
             return await aiomysql.create_pool(
                 minsize=settings.pool_min,
@@ -2300,3 +2456,78 @@ def _outbox_entry(row: tuple[Any, ...]) -> OutboxEntry:
 def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
     """``where_clause`` with MySQL's placeholders."""
     return where_clause(clauses, lambda number: "%s")
+
+
+_PUT_SETTING = """
+    INSERT INTO alert_settings (kind, id, body, updated_at) VALUES (%s, %s, %s, %s)
+    ON DUPLICATE KEY UPDATE body = VALUES(body), updated_at = VALUES(updated_at)
+"""
+
+_GET_SETTING = "SELECT body FROM alert_settings WHERE kind = %s AND id = %s"
+
+_SETTINGS = "SELECT body FROM alert_settings WHERE kind = %s ORDER BY id"
+
+_DELETE_SETTING = "DELETE FROM alert_settings WHERE kind = %s AND id = %s"
+
+_PUT_INCIDENTS = (
+    "INSERT INTO incidents (id, monitor_id, status, opened_at, updated_at, "
+    "resolved_at, body) VALUES "
+)
+
+# Rows of one statement are applied in order, so of two incidents with one
+# id the later one is what stays.
+_UPDATE_INCIDENT = (
+    " ON DUPLICATE KEY UPDATE monitor_id = VALUES(monitor_id), "
+    "status = VALUES(status), opened_at = VALUES(opened_at), "
+    "updated_at = VALUES(updated_at), resolved_at = VALUES(resolved_at), "
+    "body = VALUES(body)"
+)
+
+_GET_INCIDENT = "SELECT body FROM incidents WHERE id = %s"
+
+_GET_OPENED_AT = "SELECT opened_at FROM incidents WHERE id = %s"
+
+# The statuses listed, rather than "not resolved", so the status index is read.
+_STILL_OPEN = ", ".join(
+    _quoted(status) for status in INCIDENT_STATUSES if status != RESOLVED
+)
+
+_UNRESOLVED = (
+    f"SELECT body FROM incidents WHERE status IN ({_STILL_OPEN}) ORDER BY opened_at, id"
+)
+
+_ADD_TIMELINE = f"INSERT INTO incident_timeline ({TIMELINE_COLUMNS}) VALUES "
+
+# An entry stored already is kept as it is and counts as no row changed.
+# Unlike INSERT IGNORE, this turns no other error into a warning.
+_KEEP_TIMELINE = " ON DUPLICATE KEY UPDATE incident_id = incident_id"
+
+_TIMELINE = f"""
+    SELECT {TIMELINE_COLUMNS} FROM incident_timeline
+    WHERE incident_id = %s ORDER BY at, entry_id LIMIT %s
+"""
+
+_OLD_RESOLVED = f"""
+    SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at < %s
+    LIMIT {_DELETE_BATCH} FOR UPDATE
+"""
+
+
+def _incident_row(row: IncidentRow, place: str) -> str:
+    """A checked incident as the text of one row of ``_PUT_INCIDENTS``."""
+    resolved = "NULL" if row.resolved_at is None else _double(row.resolved_at)
+    return (
+        f"({_text(row.id, place, 'id')},{_text(row.monitor_id, place, 'monitor_id')},"
+        f"{_quoted(row.status)},{_double(row.opened_at)},{_double(row.updated_at)},"
+        f"{resolved},{_text(row.body, place, 'body')})"
+    )
+
+
+def _timeline_row(row: tuple[Any, ...], place: str) -> str:
+    """A checked timeline entry as the text of one row of ``_ADD_TIMELINE``."""
+    incident_id, entry_id, at, kind, data = row
+    return (
+        f"({_text(incident_id, place, 'incident_id')},"
+        f"{_text(entry_id, place, 'entry_id')},{_double(at)},"
+        f"{_text(kind, place, 'kind')},{_text(data, place, 'data')})"
+    )

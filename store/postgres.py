@@ -40,6 +40,7 @@ import asyncpg
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.alerting import TimelineEntry, body_from_text, timeline_from_row
 from store.base import (
     AppliedMigration,
     Cutoffs,
@@ -64,6 +65,8 @@ from store.base import (
     check_event,
     check_feed,
     check_filters,
+    check_incident_query,
+    check_key_text,
     check_limit,
     check_list,
     check_monitor_row,
@@ -71,15 +74,21 @@ from store.base import (
     check_outbox_filters,
     check_outgoing,
     check_result,
+    check_setting_key,
+    check_setting_kind,
     check_span,
     check_state_change,
     check_text,
     check_time,
     check_uptime_query,
+    incident_rows,
     load_migrations,
     monitor_row,
     retention_cutoffs,
+    setting_row,
+    timeline_rows,
     to_json,
+    unknown_cursor,
     where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
@@ -292,7 +301,8 @@ def packaged_migrations() -> list[Migration]:
 class PostgresStore(Store):
     """The store in one schema of a PostgreSQL database.
 
-    ``url`` is read by ``parse_url``. ``progress`` hears about each
+    ``url`` is read by ``parse_url`` into ``connection_settings`` (the
+    ``settings`` method reads alerting's). ``progress`` hears about each
     migration as ``open`` applies it; ``migrations`` replaces the packaged
     schema steps. A write whose caller is cancelled still runs to its
     commit, and ``close`` waits for it.
@@ -308,13 +318,15 @@ class PostgresStore(Store):
         migrations: Sequence[Migration] | None = None,
         reading_only: bool = False,
     ) -> None:
-        self.settings = parse_url(url)
+        self.connection_settings = parse_url(url)
         self.reading_only = reading_only
         self._progress = progress
         self._migrations = (
             packaged_migrations() if migrations is None else list(migrations)
         )
-        self._partitions = _Partitions(_lock_key("partitions", self.settings.schema))
+        self._partitions = _Partitions(
+            _lock_key("partitions", self.connection_settings.schema)
+        )
         self._pool: asyncpg.Pool | None = None
         self._version: int | None = None
         self._opening = False
@@ -370,7 +382,9 @@ class PostgresStore(Store):
             raise StoreClosedError("the store was closed while it opened")
         self._pool = pool
         self._version = version
-        logger.info("opened %s at schema version %d", self.settings.location, version)
+        logger.info(
+            "opened %s at schema version %d", self.connection_settings.location, version
+        )
 
     async def close(self) -> None:
         """Let calls in progress finish, then close every connection.
@@ -830,6 +844,92 @@ class PostgresStore(Store):
         )
         return _row_count(status) > 0
 
+    async def put_setting(
+        self, kind: str, setting_id: str, body: Mapping[str, Any], *, at: float
+    ) -> bool:
+        row = setting_row(kind, setting_id, body, at)
+        inserted: bool = await self._run(
+            lambda connection: connection.fetchval(_PUT_SETTING, *row), shield=True
+        )
+        return inserted
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any] | None:
+        rows = await self._fetch(_GET_SETTING, *check_setting_key(kind, setting_id))
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def settings(self, kind: str) -> list[dict[str, Any]]:
+        rows = await self._fetch(_SETTINGS, check_setting_kind(kind))
+        return [body_from_text(row[0]) for row in rows]
+
+    async def delete_setting(self, kind: str, setting_id: str) -> bool:
+        key = check_setting_key(kind, setting_id)
+        return _row_count(await self._write(_DELETE_SETTING, *key)) > 0
+
+    async def put_incidents(self, incidents: list[Mapping[str, Any]]) -> None:
+        # One statement cannot update a row twice, so the later of two
+        # incidents with one id is the one sent.
+        latest = list({row.id: row for row in incident_rows(incidents)}.values())
+        if latest:
+            await self._write(_PUT_INCIDENTS, *_columns(latest))
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        rows = await self._fetch(
+            _GET_INCIDENT, check_key_text("incident_id", incident_id)
+        )
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def incidents(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        monitor_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = check_incident_query(status, monitor_id, before, limit)
+        if query.matches_nothing:
+            return []
+        statuses = None if query.statuses is None else list(query.statuses)
+        where, parameters = _where(
+            ("monitor_id = {}", query.monitor_id),
+            ("status = ANY({}::text[])", statuses),
+        )
+
+        async def page(connection: asyncpg.Connection) -> list[Any]:
+            clause, values = where, list(parameters)
+            if query.before is not None:
+                opened = await connection.fetchval(_GET_OPENED_AT, query.before)
+                if opened is None:
+                    raise unknown_cursor(query.before)
+                after = f"(opened_at, id) < (${len(values) + 1}, ${len(values) + 2})"
+                clause = f"{clause} AND {after}" if clause else f"WHERE {after}"
+                values += [opened, query.before]
+            sql = (
+                f"SELECT body::text FROM incidents {clause} "
+                f"ORDER BY opened_at DESC, id DESC LIMIT ${len(values) + 1}"
+            )
+            rows: list[Any] = await connection.fetch(sql, *values, query.limit)
+            return rows
+
+        return [body_from_text(row[0]) for row in await self._run(page)]
+
+    async def unresolved_incidents(self) -> list[dict[str, Any]]:
+        return [body_from_text(row[0]) for row in await self._fetch(_UNRESOLVED)]
+
+    async def add_timeline(self, entries: list[TimelineEntry]) -> int:
+        rows = timeline_rows(entries)
+        if not rows:
+            return 0
+        return _row_count(await self._write(_ADD_TIMELINE, *_columns(rows)))
+
+    async def timeline(
+        self, incident_id: str, *, limit: int = 1000
+    ) -> list[TimelineEntry]:
+        rows = await self._fetch(
+            _TIMELINE, check_key_text("incident_id", incident_id), check_limit(limit)
+        )
+        return [timeline_from_row(row) for row in rows]
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -850,7 +950,7 @@ class PostgresStore(Store):
         return deleted
 
     async def _create_pool(self) -> asyncpg.Pool:
-        settings = self.settings
+        settings = self.connection_settings
         try:
             return await asyncpg.create_pool(
                 **settings.server(),
@@ -869,12 +969,12 @@ class PostgresStore(Store):
 
         For a store opened only to read, such as a read replica for reports.
         """
-        found = await _schema_version(connection, self.settings.schema)
+        found = await _schema_version(connection, self.connection_settings.schema)
         known = len(self._migrations)
         if found > known:
-            raise SchemaTooNewError(self.settings.location, found, known)
+            raise SchemaTooNewError(self.connection_settings.location, found, known)
         if found < known:
-            raise behind_error(self.settings.location, found, known)
+            raise behind_error(self.connection_settings.location, found, known)
         return found
 
     async def _migrate(self, connection: asyncpg.Connection) -> int:
@@ -889,14 +989,16 @@ class PostgresStore(Store):
            version is read again first, so a migration another process
            applied in between is skipped.
         """
-        schema = self.settings.schema
+        schema = self.connection_settings.schema
         lock = _lock_key("migrations", schema)
         known = self._migrations[-1].version if self._migrations else 0
         async with connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", lock)
             version = await _schema_version(connection, schema)
             if version > known:
-                raise SchemaTooNewError(self.settings.location, version, known)
+                raise SchemaTooNewError(
+                    self.connection_settings.location, version, known
+                )
             if not await connection.fetchval(_SCHEMA_EXISTS, schema):
                 await connection.execute(f"CREATE SCHEMA {_quote(schema)}")
             await connection.execute(_CREATE_VERSION_TABLE)
@@ -907,14 +1009,16 @@ class PostgresStore(Store):
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", lock)
                 version = await _schema_version(connection, schema)
                 if version > known:
-                    raise SchemaTooNewError(self.settings.location, version, known)
+                    raise SchemaTooNewError(
+                        self.connection_settings.location, version, known
+                    )
                 if version >= migration.version:
                     continue
                 if self._progress is not None:
                     self._progress(number, len(pending), migration.description)
                 logger.info(
                     "migrating %s to schema version %d (%s)",
-                    self.settings.location,
+                    self.connection_settings.location,
                     migration.version,
                     migration.description,
                 )
@@ -966,6 +1070,8 @@ class PostgresStore(Store):
         3. Delete old state changes and events in batches.
         4. Delete minute rollups from before the same cutoff, and hourly
            ones from before theirs, in batches too.
+        5. Delete settled outbox entries, old delivery attempts, and
+           incidents resolved before the cutoff with their timelines.
         """
         cutoff = cutoffs.rows
         deleted = 0
@@ -993,6 +1099,7 @@ class PostgresStore(Store):
         await connection.execute(_DELETE_OLD_HOUR_CHANGES, cutoffs.hourly)
         await _delete_in_batches(connection, _DELETE_OLD_OUTBOX, cutoff)
         await _delete_in_batches(connection, _DELETE_OLD_ATTEMPTS, cutoff)
+        await _delete_in_batches(connection, _DELETE_OLD_INCIDENTS, cutoff)
         return deleted
 
     async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
@@ -1076,8 +1183,10 @@ class PostgresStore(Store):
         try:
             await pool.close()
         except _DATABASE_ERRORS:
-            logger.warning("%s did not close cleanly", self.settings.location)
-        logger.info("closed %s", self.settings.location)
+            logger.warning(
+                "%s did not close cleanly", self.connection_settings.location
+            )
+        logger.info("closed %s", self.connection_settings.location)
 
     def _error(self, exc: BaseException, doing: str | None = None) -> StoreError:
         """A driver or network error as a StoreError that says if a retry helps.
@@ -1086,9 +1195,9 @@ class PostgresStore(Store):
         masked, in case the server or the driver ever quotes it.
         """
         text = str(exc) or type(exc).__name__
-        if self.settings.password:
-            text = text.replace(self.settings.password, "***")
-        location = self.settings.location
+        if self.connection_settings.password:
+            text = text.replace(self.connection_settings.password, "***")
+        location = self.connection_settings.location
         where = f"{doing} {location}" if doing else location
         return StoreError(f"{where}: {text}", retryable=_retryable(exc))
 
@@ -1879,4 +1988,74 @@ _DELETE_OLD_OUTBOX = """
 _DELETE_OLD_ATTEMPTS = """
     DELETE FROM delivery_attempts WHERE seq IN (
         SELECT seq FROM delivery_attempts WHERE at < $1 LIMIT $2)
+"""
+
+
+# xmax is 0 in a row version no transaction has replaced: the row was
+# inserted, not updated by the conflict clause.
+_PUT_SETTING = """
+    INSERT INTO alert_settings (kind, id, body, updated_at)
+    VALUES ($1, $2, $3::jsonb, $4)
+    ON CONFLICT (kind, id) DO UPDATE SET
+        body = excluded.body, updated_at = excluded.updated_at
+    RETURNING xmax = 0
+"""
+
+_GET_SETTING = "SELECT body::text FROM alert_settings WHERE kind = $1 AND id = $2"
+
+_SETTINGS = "SELECT body::text FROM alert_settings WHERE kind = $1 ORDER BY id"
+
+_DELETE_SETTING = "DELETE FROM alert_settings WHERE kind = $1 AND id = $2"
+
+_PUT_INCIDENTS = """
+    INSERT INTO incidents
+        (id, monitor_id, status, opened_at, updated_at, resolved_at, body)
+    SELECT id, monitor_id, status, opened_at, updated_at, resolved_at, body::jsonb
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[],
+        $6::float8[], $7::text[])
+        AS given (id, monitor_id, status, opened_at, updated_at, resolved_at, body)
+    ON CONFLICT (id) DO UPDATE SET
+        monitor_id = excluded.monitor_id,
+        status = excluded.status,
+        opened_at = excluded.opened_at,
+        updated_at = excluded.updated_at,
+        resolved_at = excluded.resolved_at,
+        body = excluded.body
+"""
+
+_GET_INCIDENT = "SELECT body::text FROM incidents WHERE id = $1"
+
+_GET_OPENED_AT = "SELECT opened_at FROM incidents WHERE id = $1"
+
+# The condition is the one of the partial index incidents_unresolved.
+_UNRESOLVED = """
+    SELECT body::text FROM incidents WHERE status <> 'resolved'
+    ORDER BY opened_at, id
+"""
+
+_ADD_TIMELINE = """
+    INSERT INTO incident_timeline (incident_id, entry_id, at, kind, data)
+    SELECT incident_id, entry_id, at, kind, data::jsonb
+    FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[])
+        AS given (incident_id, entry_id, at, kind, data)
+    ON CONFLICT (incident_id, entry_id) DO NOTHING
+"""
+
+_TIMELINE = """
+    SELECT incident_id, entry_id, at, kind, data::text FROM incident_timeline
+    WHERE incident_id = $1 ORDER BY at, entry_id LIMIT $2
+"""
+
+# A batch of incidents resolved before the cutoff goes with its timelines
+# in one statement. The batch is locked as it is picked, and a row reopened
+# meanwhile is checked again and left out.
+_DELETE_OLD_INCIDENTS = """
+    WITH old AS (
+        SELECT id FROM incidents
+        WHERE status = 'resolved' AND resolved_at < $1 LIMIT $2
+        FOR UPDATE
+    ), timelines AS (
+        DELETE FROM incident_timeline WHERE incident_id IN (SELECT id FROM old)
+    )
+    DELETE FROM incidents WHERE id IN (SELECT id FROM old)
 """

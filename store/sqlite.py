@@ -31,12 +31,20 @@ from typing import Any, TypeVar
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
+from store.alerting import (
+    TIMELINE_COLUMNS,
+    IncidentRow,
+    TimelineEntry,
+    body_from_text,
+    timeline_from_row,
+)
 from store.base import (
     CALENDAR_START,
     AppliedMigration,
     EventTotal,
     FeedPage,
     HourTotal,
+    IncidentQuery,
     LatestState,
     Migration,
     MigrationProgress,
@@ -55,6 +63,8 @@ from store.base import (
     check_event,
     check_feed,
     check_filters,
+    check_incident_query,
+    check_key_text,
     check_limit,
     check_list,
     check_monitor_row,
@@ -62,15 +72,21 @@ from store.base import (
     check_outbox_filters,
     check_outgoing,
     check_result,
+    check_setting_key,
+    check_setting_kind,
     check_span,
     check_state_change,
     check_text,
     check_time,
     check_uptime_query,
+    incident_rows,
     load_migrations,
     monitor_row,
     retention_cutoffs,
+    setting_row,
+    timeline_rows,
     to_json,
+    unknown_cursor,
     where_clause,
 )
 from store.outbox import Attempt, OutboxEntry, Outgoing, entry_from_row
@@ -511,6 +527,65 @@ class SqliteStore(Store):
         changed = await self._write(functools.partial(_change, _REQUEUE, parameters))
         return changed > 0
 
+    async def put_setting(
+        self, kind: str, setting_id: str, body: Mapping[str, Any], *, at: float
+    ) -> bool:
+        row = setting_row(kind, setting_id, body, at)
+        return await self._write(functools.partial(_put_setting, row))
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any] | None:
+        key = check_setting_key(kind, setting_id)
+        rows = await self._read(functools.partial(_fetch, _GET_SETTING, key))
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def settings(self, kind: str) -> list[dict[str, Any]]:
+        query = functools.partial(_bodies, _SETTINGS, (check_setting_kind(kind),))
+        return await self._read(query)
+
+    async def delete_setting(self, kind: str, setting_id: str) -> bool:
+        key = check_setting_key(kind, setting_id)
+        changed = await self._write(functools.partial(_change, _DELETE_SETTING, key))
+        return changed > 0
+
+    async def put_incidents(self, incidents: list[Mapping[str, Any]]) -> None:
+        rows = incident_rows(incidents)
+        if rows:
+            await self._write(functools.partial(_put_incidents, rows))
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        key = (check_key_text("incident_id", incident_id),)
+        rows = await self._read(functools.partial(_fetch, _GET_INCIDENT, key))
+        return body_from_text(rows[0][0]) if rows else None
+
+    async def incidents(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        monitor_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        query = check_incident_query(status, monitor_id, before, limit)
+        if query.matches_nothing:
+            return []
+        return await self._read(functools.partial(_incidents, query))
+
+    async def unresolved_incidents(self) -> list[dict[str, Any]]:
+        return await self._read(functools.partial(_bodies, _UNRESOLVED, ()))
+
+    async def add_timeline(self, entries: list[TimelineEntry]) -> int:
+        rows = timeline_rows(entries)
+        if not rows:
+            return 0
+        return await self._write(functools.partial(_add_timeline, rows))
+
+    async def timeline(
+        self, incident_id: str, *, limit: int = 1000
+    ) -> list[TimelineEntry]:
+        parameters = (check_key_text("incident_id", incident_id), check_limit(limit))
+        rows = await self._read(functools.partial(_fetch, _TIMELINE, parameters))
+        return [timeline_from_row(row) for row in rows]
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -528,6 +603,7 @@ class SqliteStore(Store):
             (functools.partial(_delete_old_rollups, "rollup_hour", hourly), False),
             (functools.partial(_change, _DELETE_OLD_OUTBOX, (cutoff,)), False),
             (functools.partial(_change, _DELETE_OLD_ATTEMPTS, (cutoff,)), False),
+            (functools.partial(_delete_old_incidents, cutoff), False),
         ]
         deleted = 0
         for delete, counted in deletes:
@@ -1731,3 +1807,112 @@ def _change(sql: str, parameters: Sequence[Any], connection: sqlite3.Connection)
 def _where(*clauses: tuple[str, object]) -> tuple[str, list[object]]:
     """``where_clause`` with SQLite's placeholders."""
     return where_clause(clauses, lambda number: "?")
+
+
+_PUT_SETTING = """
+    INSERT INTO alert_settings (kind, id, body, updated_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (kind, id) DO UPDATE SET
+        body = excluded.body, updated_at = excluded.updated_at
+"""
+
+_GET_SETTING = "SELECT body FROM alert_settings WHERE kind = ? AND id = ?"
+
+_SETTINGS = "SELECT body FROM alert_settings WHERE kind = ? ORDER BY id"
+
+_DELETE_SETTING = "DELETE FROM alert_settings WHERE kind = ? AND id = ?"
+
+_PUT_INCIDENT = """
+    INSERT INTO incidents
+        (id, monitor_id, status, opened_at, updated_at, resolved_at, body)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET
+        monitor_id = excluded.monitor_id,
+        status = excluded.status,
+        opened_at = excluded.opened_at,
+        updated_at = excluded.updated_at,
+        resolved_at = excluded.resolved_at,
+        body = excluded.body
+"""
+
+_GET_INCIDENT = "SELECT body FROM incidents WHERE id = ?"
+
+# The condition is the one of the partial index incidents_unresolved.
+_UNRESOLVED = """
+    SELECT body FROM incidents WHERE status <> 'resolved' ORDER BY opened_at, id
+"""
+
+_ADD_TIMELINE = f"""
+    INSERT OR IGNORE INTO incident_timeline ({TIMELINE_COLUMNS}) VALUES (?, ?, ?, ?, ?)
+"""
+
+_TIMELINE = f"""
+    SELECT {TIMELINE_COLUMNS} FROM incident_timeline
+    WHERE incident_id = ? ORDER BY at, entry_id LIMIT ?
+"""
+
+_OLD_RESOLVED = f"""
+    SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at < ?
+    LIMIT {RETENTION_BATCH}
+"""
+
+
+def _put_setting(row: tuple[Any, ...], connection: sqlite3.Connection) -> bool:
+    """Insert or replace a settings document; whether it was new.
+
+    Only the writer thread writes, so nothing can come between the look
+    and the write.
+    """
+    found = connection.execute(_GET_SETTING, row[:2]).fetchone()
+    connection.execute(_PUT_SETTING, row)
+    return found is None
+
+
+def _bodies(
+    sql: str, parameters: Sequence[Any], connection: sqlite3.Connection
+) -> list[dict[str, Any]]:
+    """The JSON bodies a query selects, decoded on the reader thread."""
+    return [body_from_text(text) for (text,) in connection.execute(sql, parameters)]
+
+
+def _put_incidents(rows: list[IncidentRow], connection: sqlite3.Connection) -> None:
+    connection.executemany(_PUT_INCIDENT, rows)
+
+
+def _incidents(
+    query: IncidentQuery, connection: sqlite3.Connection
+) -> list[dict[str, Any]]:
+    """A page of ``incidents``, after the cursor incident when there is one."""
+    statuses = None if query.statuses is None else json.dumps(query.statuses)
+    where, parameters = _where(
+        ("monitor_id = {}", query.monitor_id),
+        ("status IN (SELECT value FROM json_each({}))", statuses),
+    )
+    if query.before is not None:
+        found = connection.execute(_GET_OPENED_AT, (query.before,)).fetchone()
+        if found is None:
+            raise unknown_cursor(query.before)
+        where = f"{where} AND " if where else "WHERE "
+        where += "(opened_at, id) < (?, ?)"
+        parameters += [found[0], query.before]
+    sql = f"SELECT body FROM incidents {where} ORDER BY opened_at DESC, id DESC LIMIT ?"
+    return _bodies(sql, [*parameters, query.limit], connection)
+
+
+_GET_OPENED_AT = "SELECT opened_at FROM incidents WHERE id = ?"
+
+
+def _add_timeline(rows: list[Any], connection: sqlite3.Connection) -> int:
+    before = connection.total_changes
+    connection.executemany(_ADD_TIMELINE, rows)
+    return connection.total_changes - before
+
+
+def _delete_old_incidents(cutoff: float, connection: sqlite3.Connection) -> int:
+    """Delete a batch of incidents resolved before ``cutoff``, timelines first.
+
+    Both go in the job's one transaction; returns how many incidents went.
+    """
+    ids = connection.execute(_OLD_RESOLVED, (cutoff,)).fetchall()
+    connection.executemany("DELETE FROM incident_timeline WHERE incident_id = ?", ids)
+    connection.executemany("DELETE FROM incidents WHERE id = ?", ids)
+    return len(ids)

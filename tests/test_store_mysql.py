@@ -532,7 +532,7 @@ async def test_an_unreachable_server_is_retryable_and_never_shows_the_password(
     assert PASSWORD not in caplog.text
     assert PASSWORD not in repr(store)
     assert isinstance(store, MysqlStore)
-    assert PASSWORD not in repr(store.settings)
+    assert PASSWORD not in repr(store.connection_settings)
 
 
 async def test_a_wrong_password_is_refused_without_showing_it(url: str) -> None:

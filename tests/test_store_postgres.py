@@ -532,7 +532,7 @@ async def test_a_wrong_port_fails_retryably_and_never_shows_the_password(
         str(caught.value),
         repr(caught.value),
         str(caught.value.__cause__),
-        repr(store.settings),
+        repr(store.connection_settings),
         caplog.text,
     ]
     assert not [text for text in shown if PASSWORD in text]

@@ -87,7 +87,8 @@ def test_validate_says_when_the_file_is_missing(
 def test_kinds_lists_every_built_in_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["kinds"]) == 0
     listed = capsys.readouterr().out.split()
-    assert {"http", "https", "tcp", "dns", "icmp", "ping", "push"} <= set(listed)
+    built_in = {"http", "https", "tcp", "dns", "icmp", "ping", "push", "composite"}
+    assert built_in <= set(listed)
 
 
 def test_run_once_prints_a_table_and_fails_when_a_monitor_fails(

@@ -25,6 +25,7 @@ _BUILTIN_MODULES = (
     "engine.checks.dns",
     "engine.checks.icmp",
     "engine.checks.push",
+    "engine.checks.composite",
 )
 
 _kinds: dict[str, type[Check]] = {}

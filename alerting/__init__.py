@@ -1,0 +1,1 @@
+"""Alerting: incidents, grouping, dependencies, maintenance and escalation."""

@@ -1,20 +1,45 @@
-"""The Alert actor: turns result batches into state changes and events."""
+"""The Alert actor: turns result batches into state changes, incidents and alerts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
+import time
 import zlib
+from collections import deque
 from typing import Any
 
 import msgpack
 
+from alerting.engine import AlertEngine, Outcome
+from alerting.maintenance import maintenance_from_dict
+from alerting.rules import policy_from_dict, route_from_dict
 from engine.events import RECOVERED, STATE_CHANGED, Event, StateChange, new_event_id
 from engine.result import CheckResult, MonitorState
+from notify.channels import Channel
+from notify.settings import channel_of_setting
+from notify.templates import render_notification
 
 logger = logging.getLogger(__name__)
 
+Saving = tuple[
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[tuple[str, str, dict[str, Any]]],
+]
+"""What one outcome writes: incidents, timeline entries, events, notifications."""
+
 # The origin part of the ids of state-change events (see ``new_event_id``).
 STATE_EVENT_ORIGIN = 0xA1E7
+
+TICK_EVERY = 1.0
+"""Seconds between two looks at what time has made due (groups, escalations)."""
+
+MAX_UNSAVED = 10_000
+"""Outcomes kept in memory while the store refuses them, before the oldest go."""
 
 
 def state_event_id(monitor_id: str, at: float) -> str:
@@ -27,19 +52,51 @@ def state_event_id(monitor_id: str, at: float) -> str:
 
 
 class AlertActor:
-    """Records every change of state that arrives in the shards' result batches.
+    """Records every change of state, and alerts on it through ``AlertEngine``.
 
-    The shards decide each monitor's state (UP, PENDING, DOWN) and mark the
-    results that changed it, so this actor keeps no state per monitor: it
-    costs the same for ten monitors as for a million, and a restart loses
-    nothing. Every change is written as a state change and an event; results
-    and events go on to the Event hub for live screens. Writes are
-    idempotent, so a retried batch changes nothing the second time.
+    The shards decide each monitor's checked state (UP, PENDING, DOWN) and
+    mark the results that changed it; this actor writes each change as a
+    state change and an event, hands it to the engine, and stores and
+    queues what the engine decides: incidents, their timelines and the
+    notifications, rendered per channel and written to the outbox, which
+    the Storage actor delivers. Results and events go on to the Event hub.
+
+    Everything the engine needs is in the store (monitors, their latest
+    states, unresolved incidents, the alert settings), so a restarted actor
+    takes up where it was. Writes happen in the order the engine decided
+    them, one outcome at a time.
     """
 
-    def __init__(self, storage: Any, hub: Any) -> None:
+    def __init__(self, storage: Any, hub: Any, public_url: str | None = None) -> None:
         self._storage = storage
         self._hub = hub
+        self._public_url = public_url
+        self._engine = AlertEngine()
+        self._channels: dict[str, Channel] = {}
+        self._writing = asyncio.Lock()
+        self._unsaved: deque[Saving] = deque()
+        self._ticking: asyncio.Task[None] | None = None
+        self._starting = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        """Load what the engine needs, then begin the clock."""
+        definitions = await self._storage.list_monitors.remote()
+        self._engine.set_monitors(definitions)
+        ids = [definition["id"] for definition in definitions]
+        latest = await self._storage.latest_states.remote(ids) if ids else {}
+        self._engine.set_states(
+            {
+                monitor_id: (row[0], row[4] or "", row[5] or "", row[1])
+                for monitor_id, row in latest.items()
+            }
+        )
+        await self._load_settings()
+        self._engine.restore(await self._storage.unresolved_incidents.remote())
+        self._ticking = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def ready(self) -> bool:
+        await asyncio.shield(self._starting)
+        return True
 
     async def observe(self, batch: bytes) -> int:
         """Take one batch of results; returns how many state changes it held.
@@ -47,7 +104,7 @@ class AlertActor:
         Only the results that changed a state are looked at closely: the
         batch is read as plain mappings, not turned into result objects.
         """
-        changes: list[dict[str, Any]] = []
+        changes: list[StateChange] = []
         events: list[dict[str, Any]] = []
         for data in msgpack.unpackb(batch, raw=False):
             if data.get("previous_state") is None:
@@ -62,7 +119,7 @@ class AlertActor:
                 reason=result.reason,
                 message=result.message,
             )
-            changes.append(change.to_dict())
+            changes.append(change)
             recovered = before == MonitorState.DOWN and result.state == MonitorState.UP
             event = Event(
                 id=state_event_id(result.monitor_id, result.started_at),
@@ -81,6 +138,174 @@ class AlertActor:
                     result.reason,
                 )
         if changes:
-            await self._storage.write_changes.remote(changes, events)
+            await self._storage.write_changes.remote(
+                [change.to_dict() for change in changes], events
+            )
+            await asyncio.shield(self._starting)
+            outcome = Outcome()
+            for change in changes:
+                _merge(outcome, self._engine.observe(change))
+            await self._settle(outcome)
         await self._hub.publish.remote(batch, events)
         return len(changes)
+
+    # What the rest of the platform tells and asks.
+
+    async def monitors_changed(self, definitions: list[dict[str, Any]]) -> None:
+        await asyncio.shield(self._starting)
+        self._engine.set_monitors(definitions)
+
+    async def monitor_removed(self, monitor_id: str) -> None:
+        await asyncio.shield(self._starting)
+        await self._settle(self._engine.remove_monitor(monitor_id, time.time()))
+
+    async def reload_settings(self) -> None:
+        """Read the routes, policies, windows and channels again after a change."""
+        await asyncio.shield(self._starting)
+        await self._load_settings()
+        await self._settle(self._engine.tick(time.time()))
+
+    async def states(self, monitor_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """``(state, reason, message)`` of each monitor as people see it."""
+        await asyncio.shield(self._starting)
+        return {
+            monitor_id: self._engine.state_of(monitor_id) for monitor_id in monitor_ids
+        }
+
+    async def maintained(self) -> dict[str, str]:
+        """Monitors under maintenance now, each with its window's id."""
+        await asyncio.shield(self._starting)
+        return self._engine.maintained()
+
+    async def acknowledge(
+        self,
+        incident_id: str,
+        by: str,
+        lasting: float | None = None,
+        note: str = "",
+    ) -> dict[str, Any]:
+        """Acknowledge an incident, for ``lasting`` seconds or its policy's limit."""
+        await asyncio.shield(self._starting)
+        outcome = self._engine.acknowledge(
+            incident_id, by=by, at=time.time(), timeout=lasting, note=note
+        )
+        await self._settle(outcome)
+        return outcome.incidents[incident_id].to_dict()
+
+    async def resolve(
+        self, incident_id: str, by: str, note: str = ""
+    ) -> dict[str, Any]:
+        await asyncio.shield(self._starting)
+        outcome = self._engine.resolve(incident_id, by=by, at=time.time(), note=note)
+        await self._settle(outcome)
+        return outcome.incidents[incident_id].to_dict()
+
+    async def note(self, incident_id: str, by: str, text: str) -> dict[str, Any]:
+        await asyncio.shield(self._starting)
+        outcome = self._engine.note(incident_id, by=by, text=text, at=time.time())
+        await self._settle(outcome)
+        return outcome.timeline[-1].to_dict()
+
+    async def close(self) -> None:
+        if self._ticking is not None:
+            self._ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticking
+        for channel in self._channels.values():
+            await channel.close()
+
+    # Inside.
+
+    async def _load_settings(self) -> None:
+        routes = await self._storage.settings.remote("route")
+        policies = await self._storage.settings.remote("escalation")
+        windows = await self._storage.settings.remote("maintenance")
+        channels = await self._storage.settings.remote("channel")
+        self._engine.configure(
+            routes=[route_from_dict(body) for body in routes],
+            policies=[policy_from_dict(body) for body in policies],
+            windows=[maintenance_from_dict(body) for body in windows],
+        )
+        built: dict[str, Channel] = {}
+        for body in channels:
+            channel = channel_of_setting(body)
+            if channel is not None:
+                built[str(body["id"])] = channel
+        self._channels = built
+
+    async def _tick_forever(self) -> None:
+        """Let time do its work every ``TICK_EVERY`` seconds, surviving its bugs."""
+        while True:
+            await asyncio.sleep(TICK_EVERY)
+            try:
+                await self._settle(self._engine.tick(time.time()))
+                if self._unsaved:
+                    async with self._writing:
+                        await self._save_unsaved()
+            except Exception:
+                logger.exception("alerting failed to act on time; trying again")
+
+    async def _settle(self, outcome: Outcome) -> None:
+        """Store and queue what the engine decided, in the order it decided."""
+        if not outcome:
+            return
+        outgoing = []
+        for notice in outcome.notices:
+            for channel_id in notice.channels:
+                channel = self._channels.get(channel_id)
+                if channel is None:
+                    logger.warning(
+                        "a notification names channel %s, which does not exist "
+                        "or is disabled",
+                        channel_id,
+                    )
+                    continue
+                notification = render_notification(
+                    notice.event, channel.templates, public_url=self._public_url
+                )
+                outgoing.append(
+                    (channel_id, notification.key, dataclasses.asdict(notification))
+                )
+        saving: Saving = (
+            [incident.to_dict() for incident in outcome.incidents.values()],
+            [entry.to_dict() for entry in outcome.timeline],
+            [event.to_dict() for event in outcome.events],
+            outgoing,
+        )
+        # In the order decided: what could not be written before goes first.
+        async with self._writing:
+            self._unsaved.append(saving)
+            await self._save_unsaved()
+
+    async def _save_unsaved(self) -> None:
+        """Write what waits, oldest first; keep the rest when the store fails.
+
+        Every write is idempotent, so one that failed halfway is sent whole
+        again.
+        """
+        while self._unsaved:
+            incidents, timeline, events, outgoing = self._unsaved[0]
+            try:
+                await self._storage.write_alerting.remote(
+                    incidents, timeline, events, outgoing
+                )
+            except Exception as exc:
+                logger.warning(
+                    "alerting could not write %d outcomes (%s); trying again",
+                    len(self._unsaved),
+                    exc,
+                )
+                while len(self._unsaved) > MAX_UNSAVED:
+                    self._unsaved.popleft()
+                    logger.error("alerting gave up an outcome it could not write")
+                return
+            self._unsaved.popleft()
+            if events:
+                await self._hub.publish.remote(None, events)
+
+
+def _merge(into: Outcome, outcome: Outcome) -> None:
+    into.incidents.update(outcome.incidents)
+    into.timeline.extend(outcome.timeline)
+    into.notices.extend(outcome.notices)
+    into.events.extend(outcome.events)

@@ -16,6 +16,7 @@ import ray
 
 from actors.placement import assign, owner
 from actors.platform import MonitorExists, MonitorNotFound, ShardNotFound
+from engine.dependencies import dependency_cycle
 from engine.errors import FieldError, ValidationError
 from engine.events import (
     MONITOR_CREATED,
@@ -77,15 +78,23 @@ class Coordinator:
     """
 
     def __init__(
-        self, platform_id: str, shards: Sequence[str], storage: Any, hub: Any
+        self,
+        platform_id: str,
+        shards: Sequence[str],
+        storage: Any,
+        hub: Any,
+        alert: Any = None,
     ) -> None:
         self._platform_id = platform_id
+        self._alert = alert
         self._roster = sorted(shards)
         self._handles: dict[str, Any] = {}
         self._incarnations: dict[str, str] = {}
         self._storage = storage
         self._hub = hub
         self._catalogue: dict[str, str] = {}
+        # Who depends on whom, so that no change makes a cycle.
+        self._parents: dict[str, tuple[str, ...]] = {}
         # Push tokens of push monitors, so a ping reaches the monitor's shard.
         self._tokens: dict[str, str] = {}
         # A booting shard reads its monitors from a list fixed when it began.
@@ -314,6 +323,7 @@ class Coordinator:
         async with self._lock:
             if stored["id"] in self._catalogue:
                 raise MonitorExists(stored["id"])
+            self._refuse_cycles([stored])
             await self._commit(stored, MONITOR_CREATED)
         return stored
 
@@ -332,6 +342,7 @@ class Coordinator:
                     **changes["options"],
                 }
             stored = monitor_from_dict(merged).to_dict()
+            self._refuse_cycles([stored])
             await self._commit(stored, MONITOR_UPDATED)
         return stored
 
@@ -344,6 +355,7 @@ class Coordinator:
             if definition.get("id", monitor_id) != monitor_id:
                 raise ValidationError([FieldError("id", "cannot be changed")])
             stored = monitor_from_dict({**definition, "id": monitor_id}).to_dict()
+            self._refuse_cycles([stored])
             await self._commit(stored, MONITOR_UPDATED)
         return stored
 
@@ -360,9 +372,12 @@ class Coordinator:
             current = self._existing(monitor_id)
             await self._storage.delete_monitor.remote(monitor_id)
             del self._catalogue[monitor_id]
+            self._parents.pop(monitor_id, None)
             self._changes += 1
             self._unindex_token(current)
             await self._post(self._owner(monitor_id), "remove_many", [monitor_id])
+        if self._alert is not None:
+            await self._alert.monitor_removed.remote(monitor_id)
         await self._record([(MONITOR_DELETED, monitor_id, {})])
 
     async def apply(
@@ -389,9 +404,11 @@ class Coordinator:
             if isinstance(definitions, bytes)
             else definitions
         )
+        valid = self._validate_all(given)
+        self._refuse_cycles(valid, place="monitors[{index}].")
         rows = [
             monitor_row(f"monitors[{index}]", definition)
-            for index, definition in enumerate(self._validate_all(given))
+            for index, definition in enumerate(valid)
         ]
         async with self._lock:
             outcomes: list[list[str]] = []
@@ -407,6 +424,7 @@ class Coordinator:
                 await self._storage.put_monitor_rows.remote(changed)
                 for row in changed:
                     self._keep(row)
+                await self._tell_alerting([row.id for row in changed])
                 sending = self._send_to_shards([row.id for row in changed])
                 gc.freeze()
         # The shards take their share after the lock is let go, so the next
@@ -424,8 +442,42 @@ class Coordinator:
             self._unindex_token(json.loads(previous))
         self._catalogue[row.id] = row.definition
         self._changes += 1
+        # Most monitors depend on nothing; only those are parsed again.
+        if '"depends_on":[]' in row.definition:
+            self._parents.pop(row.id, None)
+        elif '"depends_on"' in row.definition:
+            parents = json.loads(row.definition).get("depends_on") or ()
+            self._parents[row.id] = tuple(parents)
         if row.kind == "push":
             self._index_token(json.loads(row.definition))
+
+    def _refuse_cycles(
+        self, definitions: Sequence[Mapping[str, Any]], *, place: str = ""
+    ) -> None:
+        """Refuse definitions whose ``depends_on`` would close a cycle."""
+        changed = {d["id"]: tuple(d.get("depends_on") or ()) for d in definitions}
+        if not any(changed.values()):
+            return
+
+        def parents_of(monitor_id: str) -> tuple[str, ...]:
+            if monitor_id in changed:
+                return changed[monitor_id]
+            return self._parents.get(monitor_id, ())
+
+        problems = []
+        for index, definition in enumerate(definitions):
+            monitor_id = definition["id"]
+            parents = changed[monitor_id]
+            cycle = dependency_cycle(monitor_id, parents_of) if parents else None
+            if cycle is not None:
+                problems.append(
+                    FieldError(
+                        place.format(index=index) + "depends_on",
+                        "would make a cycle: " + " -> ".join(cycle),
+                    )
+                )
+        if problems:
+            raise ValidationError(problems)
 
     def _validate_all(
         self, definitions: Sequence[Mapping[str, Any]]
@@ -572,8 +624,16 @@ class Coordinator:
         row = monitor_row("definition", stored)
         await self._storage.put_monitor_rows.remote([row])
         self._keep(row)
+        await self._tell_alerting([row.id])
         await self._post(self._owner(row.id), "put_many", *self._bundle([row.id]))
         await self._record([(event_type, row.id, {"name": row.name})])
+
+    async def _tell_alerting(self, monitor_ids: list[str]) -> None:
+        """Hand alerting the definitions it routes, groups and holds by."""
+        if self._alert is not None:
+            await self._alert.monitors_changed.remote(
+                [self._existing(monitor_id) for monitor_id in monitor_ids]
+            )
 
     async def _record_applied(self, outcomes: list[list[str]]) -> None:
         changed = [pair for pair in outcomes if pair[0] != "unchanged"]

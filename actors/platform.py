@@ -51,7 +51,59 @@ class ShardNotFound(KeyError):
         return (ShardNotFound, (self.shard,))
 
 
-class Platform(Protocol):
+class AlertingPlatform(Protocol):
+    """Incidents, alert settings and deliveries (``actors.alerting_calls``).
+
+    Unknown incidents raise ``alerting.engine.IncidentNotFound``, unknown
+    settings ``alerting.settings.SettingNotFound``; bad settings raise
+    ``ValidationError`` naming every field.
+    """
+
+    async def incidents(self, query: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+    async def incident(
+        self, incident_id: str, *, limit: int = 1000
+    ) -> dict[str, Any]: ...
+
+    async def acknowledge_incident(
+        self,
+        incident_id: str,
+        *,
+        by: str,
+        lasting: float | None = None,
+        note: str = "",
+    ) -> dict[str, Any]: ...
+
+    async def resolve_incident(
+        self, incident_id: str, *, by: str, note: str = ""
+    ) -> dict[str, Any]: ...
+
+    async def note_incident(
+        self, incident_id: str, *, by: str, text: str
+    ) -> dict[str, Any]: ...
+
+    async def list_settings(self, kind: str) -> list[dict[str, Any]]: ...
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any]: ...
+
+    async def put_setting(
+        self, kind: str, body: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    async def delete_setting(self, kind: str, setting_id: str) -> None: ...
+
+    async def send_test(self, channel_id: str) -> dict[str, Any]: ...
+
+    async def deliveries(
+        self, *, channel_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    async def outbox(self, query: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+    async def requeue(self, entry_id: int) -> bool: ...
+
+
+class Platform(AlertingPlatform, Protocol):
     """What the gateway can ask of the platform.
 
     Bad definitions raise ``engine.errors.ValidationError`` (every problem,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,15 +20,17 @@ from urllib.parse import quote
 
 import msgpack
 import ray
-from ray.exceptions import RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.alert import AlertActor
+from actors.alerting_calls import AlertingCalls
+from actors.calls import actor_call as _call
 from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
 from actors.platform import ShardNotFound
 from actors.shard import ShardActor, node_address, resident_bytes
 from actors.storage import COPY_EVERY, StorageActor
+from engine.result import MonitorState
 from store.mirror import source_name
 from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 
@@ -106,17 +108,6 @@ def shard_placement(index: int, nodes: list[str]) -> dict[str, Any]:
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
 
 
-async def _call(ref: Awaitable[T]) -> T:
-    """Await an actor call, raising what the actor raised rather than Ray's wrapper."""
-    try:
-        return await ref
-    except RayTaskError as exc:
-        cause = exc.cause
-        if isinstance(cause, Exception):
-            raise cause from None
-        raise
-
-
 @dataclass
 class Settings:
     """How to run the platform."""
@@ -133,6 +124,8 @@ class Settings:
     """Where reports read when not from analytics or the store: a replica."""
     copy_every: float = COPY_EVERY
     """Seconds between copies to the analytics store."""
+    public_url: str | None = None
+    """The address people reach the platform at, for links in notifications."""
 
     @property
     def url(self) -> str:
@@ -143,7 +136,7 @@ class Settings:
         return f"sqlite://{quote(str(self.data_dir.resolve() / 'upcast.db'))}"
 
 
-class RayPlatform:
+class RayPlatform(AlertingCalls):
     """The actors of one running platform, behind the ``Platform`` interface."""
 
     def __init__(
@@ -191,13 +184,18 @@ class RayPlatform:
             settings.analytics_url,
             settings.report_url,
             settings.copy_every,
+            True,
+            settings.public_url,
         )
         version = await _call(storage.start.remote())
         logger.info("store ready at %s, schema %s", source_name(settings.url), version)
         hub = _remote(EventHub).remote()
-        alert = _remote(AlertActor).remote(storage, hub)
+        alert = _remote(AlertActor).remote(storage, hub, settings.public_url)
+        await _call(alert.ready.remote())
         names = [f"shard-{index}" for index in range(settings.shards)]
-        coordinator = _remote(Coordinator).remote(platform_id, names, storage, hub)
+        coordinator = _remote(Coordinator).remote(
+            platform_id, names, storage, hub, alert
+        )
         loaded = await _call(coordinator.start.remote())
         logger.info("catalogue of %d monitors loaded", loaded)
         nodes = alive_nodes()
@@ -252,6 +250,7 @@ class RayPlatform:
             *(_call(shard.close.remote()) for shard in self._shards.values()),
             return_exceptions=True,
         )
+        await _call(self._alert.close.remote())
         await _call(self._storage.close.remote())
         for handle in (
             self._coordinator,
@@ -319,7 +318,14 @@ class RayPlatform:
         return await _call(self._coordinator.set_enabled.remote(monitor_id, True))
 
     async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
-        return await _call(self._coordinator.get.remote(monitor_id))
+        found: dict[str, Any] = await _call(self._coordinator.get.remote(monitor_id))
+        status = found.get("status")
+        if isinstance(status, dict):
+            shown = [{**status, "id": monitor_id}]
+            await self._shown_states(shown)
+            shown[0].pop("id")
+            found["status"] = shown[0]
+        return found
 
     async def list_monitors(
         self,
@@ -330,12 +336,30 @@ class RayPlatform:
         enabled: bool | None = None,
         search: str | None = None,
     ) -> list[dict[str, Any]]:
-        return await _call(
-            self._coordinator.find.remote(tag, kind, state, enabled, search)
+        maintenance = str(MonitorState.MAINTENANCE)
+        found: list[dict[str, Any]] = await _call(
+            self._coordinator.find.remote(
+                tag, kind, None if state == maintenance else state, enabled, search
+            )
         )
+        statuses = [
+            {**monitor["status"], "id": monitor["id"]}
+            for monitor in found
+            if isinstance(monitor.get("status"), dict)
+        ]
+        await self._shown_states(statuses)
+        shown = {status.pop("id"): status for status in statuses}
+        for monitor in found:
+            if monitor["id"] in shown:
+                monitor["status"] = shown[monitor["id"]]
+        if state is not None:
+            found = [m for m in found if (m.get("status") or {}).get("state") == state]
+        return found
 
     async def status(self) -> list[dict[str, Any]]:
-        return await _call(self._coordinator.status.remote())
+        statuses: list[dict[str, Any]] = await _call(self._coordinator.status.remote())
+        await self._shown_states(statuses)
+        return statuses
 
     async def results(
         self,

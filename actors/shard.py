@@ -16,6 +16,7 @@ import ray
 
 from actors.batching import ResultBatcher
 from engine import heartbeats
+from engine.checks.composite import MemberState, set_state_reader
 from engine.errors import ValidationError
 from engine.model import monitor_from_dict
 from engine.result import MonitorState, Reason
@@ -147,11 +148,21 @@ class ShardActor:
             on_result=self._batcher.add,
             shard=name,
         )
+        # Composite monitors read the states of their members from alerting,
+        # which sees every shard's changes.
+        set_state_reader(self._member_states)
         self._touched: set[str] | None = set()
         self._assigned = 0
         self._loaded = 0
         self._booted = asyncio.Event()
         self._boot_task = asyncio.get_running_loop().create_task(self._boot())
+
+    async def _member_states(self, monitor_ids: list[str]) -> dict[str, MemberState]:
+        found = await self._alert.states.remote(monitor_ids)
+        return {
+            monitor_id: MemberState(state, reason, message)
+            for monitor_id, (state, reason, message) in found.items()
+        }
 
     async def _boot(self) -> None:
         await self._scheduler.start()

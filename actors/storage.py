@@ -13,10 +13,13 @@ import msgpack
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult, pack_results, unpack_results
+from notify.service import DeliveryService
 from store import Store, StoreError, open_store
+from store.alerting import TimelineEntry
 from store.base import MonitorRow
 from store.mirror import FEEDS, Mirror, source_name
 from store.mysql import MysqlStore
+from store.outbox import Outgoing
 from store.spool import DEFAULT_MAX_BYTES, PRIORITIES, Spool, SpoolFull
 
 logger = logging.getLogger(__name__)
@@ -66,8 +69,13 @@ class StorageActor:
         analytics_url: str | None = None,
         report_url: str | None = None,
         copy_every: float = COPY_EVERY,
+        deliver: bool = True,
+        public_url: str | None = None,
     ) -> None:
         self._url = url
+        self._deliver = deliver
+        self._public_url = public_url
+        self._delivery: DeliveryService | None = None
         self._analytics_url = analytics_url
         self._report_url = report_url
         self._copy_every = copy_every
@@ -96,6 +104,9 @@ class StorageActor:
             self._copying = asyncio.get_running_loop().create_task(self._keep_copied())
         if self._spool is not None and len(self._spool):
             self._replay_later()
+        if self._deliver:
+            self._delivery = DeliveryService(store)
+            await self._delivery.start()
         return store
 
     async def _ready(self) -> Store:
@@ -117,6 +128,9 @@ class StorageActor:
             self._retention.cancel()
         if self._copying is not None:
             self._copying.cancel()
+        if self._delivery is not None:
+            await self._delivery.close()
+            self._delivery = None
         for other in {id(s): s for s in (self._analytics, self._reports) if s}.values():
             if other is not self._store:
                 await other.close()
@@ -302,6 +316,92 @@ class StorageActor:
         """Uptime and latency per monitor over a span, from rollups."""
         found = await (await self._report_store()).rollup_summaries(**query)
         return [dataclasses.asdict(summary) for summary in found]
+
+    # Alerting: settings, incidents and their timelines, the outbox.
+
+    async def write_alerting(
+        self,
+        incidents: list[dict[str, Any]],
+        timeline: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        outgoing: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """Keep what alerting decided: notifications first, then the records.
+
+        Every part is idempotent, so alerting may send the same call again
+        after a failure. Notifications are queued before the incidents that
+        tell of them are written, so none is lost to a failure in between.
+        """
+        store = await self._ready()
+        now = time.time()
+        if outgoing:
+            await store.enqueue(
+                [
+                    Outgoing(channel, key, payload, now)
+                    for channel, key, payload in outgoing
+                ]
+            )
+        if incidents:
+            await store.put_incidents(list(incidents))
+        if timeline:
+            await store.add_timeline([TimelineEntry(**entry) for entry in timeline])
+        if events:
+            await store.write_events([Event.from_dict(event) for event in events])
+
+    async def settings(self, kind: str) -> list[dict[str, Any]]:
+        return await (await self._ready()).settings(kind)
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any] | None:
+        return await (await self._ready()).get_setting(kind, setting_id)
+
+    async def put_setting(self, kind: str, body: dict[str, Any]) -> bool:
+        """Keep one setting; True when it is new. Channels take effect at once."""
+        store = await self._ready()
+        created = await store.put_setting(kind, body["id"], body, at=time.time())
+        if kind == "channel" and self._delivery is not None:
+            await self._delivery.reload()
+        return created
+
+    async def delete_setting(self, kind: str, setting_id: str) -> bool:
+        store = await self._ready()
+        removed = await store.delete_setting(kind, setting_id)
+        if kind == "channel" and self._delivery is not None:
+            await self._delivery.reload()
+        return removed
+
+    async def unresolved_incidents(self) -> list[dict[str, Any]]:
+        return await (await self._ready()).unresolved_incidents()
+
+    async def incidents(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        return await (await self._ready()).incidents(**query)
+
+    async def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        return await (await self._ready()).get_incident(incident_id)
+
+    async def timeline(self, incident_id: str, limit: int) -> list[dict[str, Any]]:
+        entries = await (await self._ready()).timeline(incident_id, limit=limit)
+        return [entry.to_dict() for entry in entries]
+
+    async def add_timeline(self, entries: list[dict[str, Any]]) -> int:
+        store = await self._ready()
+        return await store.add_timeline([TimelineEntry(**entry) for entry in entries])
+
+    async def outbox(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        entries = await (await self._ready()).outbox(**query)
+        return [dataclasses.asdict(entry) for entry in entries]
+
+    async def delivery_log(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        attempts = await (await self._ready()).delivery_log(**query)
+        return [attempt._asdict() for attempt in attempts]
+
+    async def requeue(self, entry_id: int) -> bool:
+        return await (await self._ready()).requeue(entry_id, now=time.time())
+
+    async def send_test(self, channel_id: str) -> dict[str, Any]:
+        """Send a test notification through a channel now (``DeliveryService``)."""
+        await self._ready()
+        assert self._delivery is not None
+        return await self._delivery.send_test(channel_id, public_url=self._public_url)
 
     async def _report_store(self) -> Store:
         """Where reports read: the report URL, else analytics, else the store."""

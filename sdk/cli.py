@@ -192,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $UPCAST_REPORT_STORE, else the analytics store, else the store)",
     )
     serve_parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=os.environ.get("UPCAST_PUBLIC_URL"),
+        help="the address people open Upcast at, for links in notifications "
+        "(default: $UPCAST_PUBLIC_URL, else no links)",
+    )
+    serve_parser.add_argument(
         "--shards",
         type=positive_int,
         default=DEFAULT_SHARDS,
@@ -422,6 +429,7 @@ def serve(args: argparse.Namespace) -> int:
         store_url=args.store,
         analytics_url=args.analytics,
         report_url=args.report_store,
+        public_url=args.public_url,
         retention_days=args.retention_days,
         max_in_flight=args.max_in_flight,
         spool_bytes=args.spool_mb * 1024 * 1024,

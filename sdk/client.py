@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from engine.model import slugify
+from sdk.alerting import Alerting, AsyncAlerting, Call
 from sdk.errors import (
     BadRequest,
     Conflict,
@@ -62,22 +63,12 @@ class ApplyReport:
         self.unchanged.extend(other.unchanged)
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """One API request, ready for either client to send."""
-
-    method: str
-    path: str
-    params: Mapping[str, str | int | float] | None = None
-    body: Mapping[str, Any] | None = None
-
-
 def _monitor_path(monitor_id: str, action: str = "") -> str:
     path = f"{API}/monitors/{quote(monitor_id, safe='')}"
     return f"{path}/{action}" if action else path
 
 
-def _list_call(filters: Mapping[str, Any]) -> _Call:
+def _list_call(filters: Mapping[str, Any]) -> Call:
     params: dict[str, str | int | float] = {}
     for name, value in filters.items():
         if value is None:
@@ -86,24 +77,24 @@ def _list_call(filters: Mapping[str, Any]) -> _Call:
         params[key] = (
             ("true" if value else "false") if isinstance(value, bool) else value
         )
-    return _Call("GET", f"{API}/monitors", params=params)
+    return Call("GET", f"{API}/monitors", params=params)
 
 
 def _results_call(
     monitor_id: str, since: Moment | None, until: Moment | None, limit: int
-) -> _Call:
+) -> Call:
     params = _span_params(since, until)
     params["limit"] = limit
-    return _Call("GET", _monitor_path(monitor_id, "results"), params=params)
+    return Call("GET", _monitor_path(monitor_id, "results"), params=params)
 
 
-def _events_call(after: str | None, monitor: str | None, limit: int) -> _Call:
+def _events_call(after: str | None, monitor: str | None, limit: int) -> Call:
     params: dict[str, str | int | float] = {"limit": limit}
     if after is not None:
         params["after"] = after
     if monitor is not None:
         params["monitor"] = monitor
-    return _Call("GET", f"{API}/events", params=params)
+    return Call("GET", f"{API}/events", params=params)
 
 
 def _uptime_call(
@@ -113,23 +104,23 @@ def _uptime_call(
     until: Moment | None,
     monitors: Sequence[str] | None,
     tags: Sequence[str] | None,
-) -> _Call:
+) -> Call:
     params = _span_params(since, until)
     params.update(period=period, by=by)
     if monitors is not None:
         params["monitors"] = ",".join(monitors)
     if tags is not None:
         params["tags"] = ",".join(tags)
-    return _Call("GET", f"{API}/reports/uptime", params=params)
+    return Call("GET", f"{API}/reports/uptime", params=params)
 
 
 def _summary_call(
     since: Moment | None, until: Moment | None, monitors: Sequence[str] | None
-) -> _Call:
+) -> Call:
     params = _span_params(since, until)
     if monitors is not None:
         params["monitors"] = ",".join(monitors)
-    return _Call("GET", f"{API}/reports/summary", params=params)
+    return Call("GET", f"{API}/reports/summary", params=params)
 
 
 def _span_params(
@@ -240,8 +231,8 @@ def _definition(monitor: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in monitor.items() if key != "status"}
 
 
-def _apply_call(part: list[dict[str, Any]]) -> _Call:
-    return _Call("POST", f"{API}/apply", body={"monitors": part})
+def _apply_call(part: list[dict[str, Any]]) -> Call:
+    return Call("POST", f"{API}/apply", body={"monitors": part})
 
 
 def _applied(report: ApplyReport, document: Any) -> None:
@@ -267,7 +258,7 @@ def _transport_error(base_url: str, exc: httpx.HTTPError) -> UpcastError:
     return UpcastError(f"the request to {base_url} failed: {exc}")
 
 
-class AsyncClient:
+class AsyncClient(AsyncAlerting):
     """The Upcast API for asyncio code.
 
     ``base_url`` is the gateway's address, e.g. ``http://127.0.0.1:8080``;
@@ -280,7 +271,7 @@ class AsyncClient:
         self._timeout = timeout
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
-    async def _send(self, call: _Call) -> Any:
+    async def _send(self, call: Call) -> Any:
         try:
             response = await self._http.request(
                 call.method,
@@ -295,15 +286,13 @@ class AsyncClient:
     async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         """Create a monitor; returns it as stored (secrets redacted)."""
         created: dict[str, Any] = await self._send(
-            _Call("POST", f"{API}/monitors", body=definition)
+            Call("POST", f"{API}/monitors", body=definition)
         )
         return created
 
     async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
         """A monitor's definition with its current ``status``."""
-        found: dict[str, Any] = await self._send(
-            _Call("GET", _monitor_path(monitor_id))
-        )
+        found: dict[str, Any] = await self._send(Call("GET", _monitor_path(monitor_id)))
         return found
 
     async def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
@@ -315,7 +304,7 @@ class AsyncClient:
     ) -> dict[str, Any]:
         """Change some fields of a monitor; the others stay."""
         updated: dict[str, Any] = await self._send(
-            _Call("PATCH", _monitor_path(monitor_id), body=changes)
+            Call("PATCH", _monitor_path(monitor_id), body=changes)
         )
         return updated
 
@@ -324,25 +313,25 @@ class AsyncClient:
     ) -> dict[str, Any]:
         """Replace a monitor's whole definition."""
         replaced: dict[str, Any] = await self._send(
-            _Call("PUT", _monitor_path(monitor_id), body=definition)
+            Call("PUT", _monitor_path(monitor_id), body=definition)
         )
         return replaced
 
     async def delete_monitor(self, monitor_id: str) -> None:
         """Stop and forget a monitor."""
-        await self._send(_Call("DELETE", _monitor_path(monitor_id)))
+        await self._send(Call("DELETE", _monitor_path(monitor_id)))
 
     async def pause(self, monitor_id: str) -> dict[str, Any]:
         """Stop checking a monitor until it is resumed."""
         paused: dict[str, Any] = await self._send(
-            _Call("POST", _monitor_path(monitor_id, "pause"))
+            Call("POST", _monitor_path(monitor_id, "pause"))
         )
         return paused
 
     async def resume(self, monitor_id: str) -> dict[str, Any]:
         """Check a paused monitor again."""
         resumed: dict[str, Any] = await self._send(
-            _Call("POST", _monitor_path(monitor_id, "resume"))
+            Call("POST", _monitor_path(monitor_id, "resume"))
         )
         return resumed
 
@@ -360,13 +349,13 @@ class AsyncClient:
 
     async def status(self) -> list[dict[str, Any]]:
         """The current status of every monitor."""
-        document = await self._send(_Call("GET", f"{API}/status"))
+        document = await self._send(Call("GET", f"{API}/status"))
         found: list[dict[str, Any]] = document["status"]
         return found
 
     async def engine(self) -> list[dict[str, Any]]:
         """Each shard's figures: monitors, checks done and per second, lateness."""
-        document = await self._send(_Call("GET", f"{API}/engine"))
+        document = await self._send(Call("GET", f"{API}/engine"))
         found: list[dict[str, Any]] = document["shards"]
         return found
 
@@ -467,7 +456,7 @@ class AsyncClient:
         await self.close()
 
 
-class Client:
+class Client(Alerting):
     """The Upcast API for blocking code; the same methods as ``AsyncClient``."""
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -475,7 +464,7 @@ class Client:
         self._timeout = timeout
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
-    def _send(self, call: _Call) -> Any:
+    def _send(self, call: Call) -> Any:
         try:
             response = self._http.request(
                 call.method,
@@ -490,13 +479,13 @@ class Client:
     def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         """Create a monitor; returns it as stored (secrets redacted)."""
         created: dict[str, Any] = self._send(
-            _Call("POST", f"{API}/monitors", body=definition)
+            Call("POST", f"{API}/monitors", body=definition)
         )
         return created
 
     def get_monitor(self, monitor_id: str) -> dict[str, Any]:
         """A monitor's definition with its current ``status``."""
-        found: dict[str, Any] = self._send(_Call("GET", _monitor_path(monitor_id)))
+        found: dict[str, Any] = self._send(Call("GET", _monitor_path(monitor_id)))
         return found
 
     def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
@@ -508,7 +497,7 @@ class Client:
     ) -> dict[str, Any]:
         """Change some fields of a monitor; the others stay."""
         updated: dict[str, Any] = self._send(
-            _Call("PATCH", _monitor_path(monitor_id), body=changes)
+            Call("PATCH", _monitor_path(monitor_id), body=changes)
         )
         return updated
 
@@ -517,25 +506,25 @@ class Client:
     ) -> dict[str, Any]:
         """Replace a monitor's whole definition."""
         replaced: dict[str, Any] = self._send(
-            _Call("PUT", _monitor_path(monitor_id), body=definition)
+            Call("PUT", _monitor_path(monitor_id), body=definition)
         )
         return replaced
 
     def delete_monitor(self, monitor_id: str) -> None:
         """Stop and forget a monitor."""
-        self._send(_Call("DELETE", _monitor_path(monitor_id)))
+        self._send(Call("DELETE", _monitor_path(monitor_id)))
 
     def pause(self, monitor_id: str) -> dict[str, Any]:
         """Stop checking a monitor until it is resumed."""
         paused: dict[str, Any] = self._send(
-            _Call("POST", _monitor_path(monitor_id, "pause"))
+            Call("POST", _monitor_path(monitor_id, "pause"))
         )
         return paused
 
     def resume(self, monitor_id: str) -> dict[str, Any]:
         """Check a paused monitor again."""
         resumed: dict[str, Any] = self._send(
-            _Call("POST", _monitor_path(monitor_id, "resume"))
+            Call("POST", _monitor_path(monitor_id, "resume"))
         )
         return resumed
 
@@ -553,13 +542,13 @@ class Client:
 
     def status(self) -> list[dict[str, Any]]:
         """The current status of every monitor."""
-        document = self._send(_Call("GET", f"{API}/status"))
+        document = self._send(Call("GET", f"{API}/status"))
         found: list[dict[str, Any]] = document["status"]
         return found
 
     def engine(self) -> list[dict[str, Any]]:
         """Each shard's figures: monitors, checks done and per second, lateness."""
-        document = self._send(_Call("GET", f"{API}/engine"))
+        document = self._send(Call("GET", f"{API}/engine"))
         found: list[dict[str, Any]] = document["shards"]
         return found
 

@@ -121,3 +121,57 @@ class BrokenPlatform:
 
     async def remove_shard(self, name: str) -> dict[str, Any]:
         raise self._fail()
+
+    async def incidents(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def incident(self, incident_id: str, *, limit: int = 1000) -> dict[str, Any]:
+        raise self._fail()
+
+    async def acknowledge_incident(
+        self,
+        incident_id: str,
+        *,
+        by: str,
+        lasting: float | None = None,
+        note: str = "",
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def resolve_incident(
+        self, incident_id: str, *, by: str, note: str = ""
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def note_incident(
+        self, incident_id: str, *, by: str, text: str
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def list_settings(self, kind: str) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def get_setting(self, kind: str, setting_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    async def put_setting(
+        self, kind: str, body: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        raise self._fail()
+
+    async def delete_setting(self, kind: str, setting_id: str) -> None:
+        raise self._fail()
+
+    async def send_test(self, channel_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    async def deliveries(
+        self, *, channel_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def outbox(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    async def requeue(self, entry_id: int) -> bool:
+        raise self._fail()

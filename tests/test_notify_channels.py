@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
@@ -975,3 +976,48 @@ def test_a_bad_template_or_language_is_named_like_any_field(kind: str) -> None:
         channel_from_config(config)
 
     assert {error.field for error in caught.value.errors} == {"language", "text"}
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[list[str]]:
+    """A plain HTTP forward proxy on 127.0.0.1 that lists the URLs it carried."""
+    carried: list[str] = []
+    app = web.Application()
+
+    async def forward(request: web.Request) -> web.Response:
+        carried.append(str(request.url))
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, str(request.url), data=body, headers=headers
+            ) as answer,
+        ):
+            return web.Response(status=answer.status, body=await answer.read())
+
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    proxy_port = runner.addresses[0][1]
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+            patch.delenv(name, raising=False)
+        patch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_port}")
+        try:
+            yield carried
+        finally:
+            await runner.cleanup()
+
+
+async def test_http_channels_go_through_the_proxy_the_environment_names(
+    receiver: Receiver, build: Build, forward_proxy: list[str]
+) -> None:
+    channel = build({"kind": "webhook", "url": f"{receiver.url}/hook"})
+
+    delivery = await channel.send(notification())
+
+    assert delivery.ok
+    assert forward_proxy == [f"{receiver.url}/hook"]
+    assert receiver.last.path == "/hook"

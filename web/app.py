@@ -18,6 +18,7 @@ from sanic.response import json, raw, text
 from actors.platform import Platform
 from engine.heartbeats import MAX_MESSAGE, BadPing, read_ping
 from web import metrics
+from web.alerting_api import alerting_blueprint
 from web.api import api_blueprint
 from web.errors import error_response, install_error_handlers
 from web.live import LiveHub
@@ -115,5 +116,6 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
         app.add_route(push, path, methods=["GET", "POST", "HEAD"], name=name)
 
     app.blueprint(api_blueprint(platform))
+    app.blueprint(alerting_blueprint(platform))
     install_error_handlers(app)
     return app

@@ -18,7 +18,10 @@ from sanic.exceptions import SanicException
 from sanic.response import json
 
 from actors.platform import MonitorExists, MonitorNotFound, ShardNotFound
+from alerting.engine import IncidentNotFound
+from alerting.settings import SettingNotFound
 from engine.errors import FieldError, ValidationError
+from notify.service import ChannelNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +109,9 @@ def install_error_handlers(app: Sanic[Any, Any]) -> None:
     app.error_handler.add(ValidationError, invalid)
     app.error_handler.add(MonitorNotFound, not_found)
     app.error_handler.add(ShardNotFound, not_found)
+    app.error_handler.add(IncidentNotFound, not_found)
+    app.error_handler.add(SettingNotFound, not_found)
+    app.error_handler.add(ChannelNotFound, not_found)
     app.error_handler.add(MonitorExists, exists)
     app.error_handler.add(ApiError, refused)
     app.error_handler.add(SanicException, framework)

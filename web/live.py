@@ -54,6 +54,8 @@ RESUBSCRIBE_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 _MONITOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _KINDS = frozenset({"result", "event"})
+INCIDENT_EVENT_PREFIX = "incident_"
+"""Events about incidents are also emitted as ``incident`` messages."""
 
 
 def monitor_room(monitor_id: str) -> str:
@@ -194,6 +196,14 @@ class LiveHub:
         if slow:
             self._count_drops(len(slow))
         await self._sio.emit(kind, data, to=rooms, skip_sid=slow or None)
+        event_type = data.get("type")
+        if (
+            kind == "event"
+            and isinstance(event_type, str)
+            and event_type.startswith(INCIDENT_EVENT_PREFIX)
+        ):
+            # Screens that show incidents can listen for them alone.
+            await self._sio.emit("incident", data, to=rooms)
 
     def _slow_clients(self, rooms: list[str]) -> list[str]:
         """Clients in ``rooms`` with more packets waiting than allowed.

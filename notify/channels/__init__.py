@@ -13,7 +13,7 @@ from typing import Any
 
 from notify.channels.base import Channel
 
-__all__ = ["Channel", "channel_from_config", "kind_names", "register"]
+__all__ = ["Channel", "channel_from_config", "kind_class", "kind_names", "register"]
 
 _KINDS: dict[str, type[Channel]] = {}
 
@@ -28,6 +28,11 @@ def register(cls: type[Channel]) -> type[Channel]:
 
 def kind_names() -> list[str]:
     return sorted(_KINDS)
+
+
+def kind_class(kind: object) -> type[Channel] | None:
+    """The channel class registered as ``kind``, or None."""
+    return _KINDS.get(kind) if isinstance(kind, str) else None
 
 
 def channel_from_config(config: Mapping[str, Any]) -> Channel:

@@ -125,9 +125,12 @@ class HttpChannel(Channel):
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # trust_env: HTTP_PROXY, HTTPS_PROXY and NO_PROXY are obeyed, as
+            # servers that reach the internet only through a proxy need.
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": USER_AGENT},
                 connector=aiohttp.TCPConnector(limit=CONNECTIONS_PER_CHANNEL),
+                trust_env=True,
             )
         return self._session
 

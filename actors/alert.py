@@ -86,7 +86,7 @@ class AlertActor:
         latest = await self._storage.latest_states.remote(ids) if ids else {}
         self._engine.set_states(
             {
-                monitor_id: (row[0], row[4] or "", row[5] or "", row[1])
+                monitor_id: (row[0], row[4] or "", row[5] or "")
                 for monitor_id, row in latest.items()
             }
         )

@@ -204,14 +204,15 @@ class AlertEngine:
             self.monitors[definition["id"]] = _alerting_fields(definition)
         self._active_windows = ("(changed)",)
 
-    def set_states(self, states: Mapping[str, tuple[str, str, str, float]]) -> None:
-        """Seed checked states: ``{id: (state, reason, message, checked_at)}``.
+    def set_states(self, states: Mapping[str, tuple[str, str, str]]) -> None:
+        """Seed the checked state of monitors: ``{id: (state, reason, message)}``.
 
-        Changes at or before ``checked_at`` are taken as seen already.
+        These are what dependencies and composites read before any change
+        arrives. They open and resolve nothing: a change that was under way
+        when alerting stopped arrives again and is taken then.
         """
-        for monitor_id, (state, reason, message, at) in states.items():
+        for monitor_id, (state, reason, message) in states.items():
             self._checked[monitor_id] = _Checked(MonitorState(state), reason, message)
-            self._seen_until[monitor_id] = at
 
     def restore(self, stored: Iterable[Mapping[str, Any]]) -> None:
         """Take back the unresolved incidents a store kept, groups included."""

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-from aiohttp import web
 
 from notify.channels.webhook import verify_signature
 from sdk import AsyncClient
@@ -25,50 +24,15 @@ from sdk.errors import NotFound
 from tests.gateway_monitors import WAIT, new_id
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
+from tests.webhook_inbox import Inbox, running_inbox
 
 SECRET = "signing-key-for-tests-0123456789"
 
 
-@dataclass
-class Inbox:
-    """A webhook receiver: every notification posted to it, by path."""
-
-    url: str = ""
-    posts: list[tuple[str, dict[str, Any], dict[str, str], bytes]] = field(
-        default_factory=list
-    )
-
-    def at(self, path: str) -> list[dict[str, Any]]:
-        return [body for where, body, _, _ in self.posts if where == path]
-
-    def about(self, path: str, monitor_id: str, status: str) -> list[dict[str, Any]]:
-        found = []
-        for body in self.at(path):
-            members = [m["id"] for m in body["fields"]["members"]]
-            if monitor_id in members and body["status"] == status:
-                found.append(body)
-        return found
-
-
 @pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
-    box = Inbox()
-    app = web.Application()
-
-    async def receive(request: web.Request) -> web.Response:
-        raw = await request.read()
-        box.posts.append((request.path, json.loads(raw), dict(request.headers), raw))
-        return web.Response(status=204)
-
-    app.router.add_post("/{name}", receive)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    box.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with running_inbox() as box:
         yield box
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -256,7 +220,7 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
     for kind in ("opened", "notified", "acknowledged", "note", "resolved"):
         assert kind in kinds
     assert final["resolved_by"] == "recovery"
-    keys = [headers["X-Upcast-Key"] for _, _, headers, _ in inbox.posts]
+    keys = inbox.keys()
     assert len(keys) == len(set(keys)) == 2
     for _, _, headers, raw in inbox.posts:
         assert verify_signature(
@@ -367,6 +331,8 @@ async def test_maintenance_shows_its_state_and_holds_alerts_until_it_ends(
     )
     await tcp_monitor(made, target, id=monitor_id)
     await wait_for_state(http, monitor_id, "maintenance")
+    listed = await http.get("/api/v1/monitors", params={"state": "maintenance"})
+    statuses = (await http.get("/api/v1/status")).json()["status"]
 
     target.stop()
 
@@ -386,6 +352,10 @@ async def test_maintenance_shows_its_state_and_holds_alerts_until_it_ends(
     await eventually(told, within=WAIT)
 
     assert window["active"] is True
+    assert monitor_id in [m["id"] for m in listed.json()["monitors"]]
+    [shown] = [status for status in statuses if status["id"] == monitor_id]
+    assert shown["state"] == "maintenance"
+    assert shown["maintenance"] == window_id
     assert incident["held"] == "maintenance"
     assert told_during == []
 

@@ -485,9 +485,15 @@ def test_a_change_delivered_again_after_a_retry_changes_nothing() -> None:
     assert not again
 
 
-def test_changes_older_than_the_seeded_state_are_taken_as_seen() -> None:
+def test_a_recovery_arriving_after_a_restart_resolves_the_restored_incident() -> None:
     engine = engine_with(monitor("api"))
-    engine.set_states({"api": ("up", "", "", T0 + 100)})
+    engine.observe(change("api", DOWN, T0))
+    stored = [incident.to_dict() for incident in engine.incidents.values()]
 
-    assert not engine.observe(change("api", DOWN, T0 + 50))
-    assert engine.observe(change("api", DOWN, T0 + 150)).incidents
+    restarted = engine_with(monitor("api"))
+    restarted.set_states({"api": ("up", "", "")})
+    restarted.restore(stored)
+    recovered = restarted.observe(change("api", UP, T0 + 30))
+
+    [incident] = recovered.incidents.values()
+    assert incident.status == RESOLVED

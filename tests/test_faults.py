@@ -28,6 +28,7 @@ from tests.store_backends import POSTGRESQL, mysql_url, postgresql_url
 from tests.tcp_proxy import TcpProxy
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
+from tests.webhook_inbox import Inbox, running_inbox
 
 # Ray restarts an actor in about two seconds here; a shard then reloads.
 RESUME_WITHIN = 10.0
@@ -335,3 +336,43 @@ async def _counted(schema: str) -> tuple[int, int]:
         await connection.close()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+async def test_a_killed_alert_actor_carries_on_its_incidents_and_tells_each_once(
+    fresh: tuple[RayPlatform, Path], target: TcpTarget
+) -> None:
+    platform, _ = fresh
+    async with running_inbox() as inbox:
+        await platform.put_setting(
+            "channel", {"id": "hook", "kind": "webhook", "url": f"{inbox.url}/hook"}
+        )
+        await platform.put_setting(
+            "route",
+            {
+                "id": "everything",
+                "channels": ["hook"],
+                "group_wait": 0,
+                "group_interval": 1,
+            },
+        )
+        [monitor] = tcp_monitors("told", 1, target.address)
+        await platform.create_monitor(monitor)
+        await eventually(lambda: _state_is(platform, "told-0", "up"))
+        target.stop()
+        await eventually(lambda: _posted(inbox, "firing"), within=RESUME_WITHIN)
+
+        # The recovery happens while the Alert actor restarts: it reaches
+        # the new one when the shard delivers its batch again.
+        os.kill(await pid_of(platform, "alert"), signal.SIGKILL)
+        target.start()
+        await eventually(lambda: _posted(inbox, "resolved"), within=3 * RESUME_WITHIN)
+        [incident] = await platform.incidents({"monitor_id": "told-0"})
+        await asyncio.sleep(2)
+
+    assert [body["status"] for _, body, _, _ in inbox.posts] == ["firing", "resolved"]
+    assert len(set(inbox.keys())) == 2
+    assert incident["status"] == "resolved"
+
+
+async def _posted(inbox: Inbox, status: str) -> bool:
+    return any(body["status"] == status for _, body, _, _ in inbox.posts)

@@ -6,9 +6,10 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import engine, platform, scale, storage
+from bench import alerting, engine, platform, scale, storage
 
 BENCHMARKS: dict[str, ModuleType] = {
+    "alerting": alerting,
     "engine": engine,
     "platform": platform,
     "scale": scale,

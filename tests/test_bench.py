@@ -54,6 +54,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         ("platform", ("--monitors", "--interval", "--seconds", "--shards", "--json")),
         ("scale", ("--monitors", "--interval", "--kind", "--no-reload", "--json")),
         ("storage", ("--backends", "--results", "--batch", "--rollup-hours", "--json")),
+        ("alerting", ("--monitors", "--groups", "--notifications", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -157,3 +158,18 @@ async def test_the_storage_benchmark_measures_each_backend_and_drops_its_stores(
         assert figures["postgresql"][way]["rows"] == 2000
     assert "ingest_share_of_copy" in figures["postgresql"]
     assert await benchmark_places() <= before
+
+
+def test_the_alerting_benchmark_tells_each_region_once_and_delivers_all(
+    tmp_path: Path,
+) -> None:
+    figures = run_benchmark(
+        "alerting",
+        tmp_path / "alerting.json",
+        *("--monitors", "300", "--groups", "3", "--notifications", "60"),
+    )
+
+    assert "notifications per region" in figures["stdout"]
+    assert figures["outage"]["notifications_per_region"] == 2
+    assert figures["outage"]["largest_notification_members"] == 100
+    assert figures["delivery"]["deliveries_lost_or_doubled"] == 0

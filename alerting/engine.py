@@ -141,6 +141,9 @@ class _Group:
     resolved: dict[str, Incident] = field(default_factory=dict)
     last_sent_at: float | None = None
     repeats: int = 0
+    changed: bool = True
+    """Whether members joined or left since the group last spoke; if not,
+    only its repeat interval can make it speak."""
 
 
 @dataclass(slots=True)
@@ -172,6 +175,9 @@ class AlertEngine:
         self._changes: dict[str, deque[float]] = {}
         self._flapping: set[str] = set()
         self._seen_until: dict[str, float] = {}
+        # Incidents with an escalation or an acknowledgement's end to wait
+        # for: only these are looked at on each tick.
+        self._timed: set[str] = set()
         self._active_windows: tuple[str, ...] = ()
         self._maintained: dict[str, str] = {}
         self._sequence = 0
@@ -222,6 +228,7 @@ class AlertEngine:
                 continue
             self.incidents[incident.id] = incident
             self._open[incident.monitor_id] = incident.id
+            self._track(incident)
             if incident.held is None:
                 group = self._join(incident, incident.opened_at)
                 if group is not None and incident.notified_at is not None:
@@ -302,6 +309,7 @@ class AlertEngine:
 
         if change.after == MonitorState.UP:
             self._release_dependents(monitor_id, at, outcome)
+        self._track_all(outcome)
         return outcome
 
     def remove_monitor(self, monitor_id: str, at: float) -> Outcome:
@@ -316,6 +324,7 @@ class AlertEngine:
         self._seen_until.pop(monitor_id, None)
         self._flapping.discard(monitor_id)
         self._release_dependents(monitor_id, at, outcome)
+        self._track_all(outcome)
         return outcome
 
     # What people do.
@@ -347,6 +356,7 @@ class AlertEngine:
             {"by": by, "until": incident.acknowledgement_ends_at, "note": note},
         )
         self._changed(outcome, incident, at, INCIDENT_ACKNOWLEDGED)
+        self._track(incident)
         return outcome
 
     def resolve(
@@ -375,7 +385,8 @@ class AlertEngine:
         outcome = Outcome()
         self._apply_windows(now, outcome)
         self._settle_flapping(now, outcome)
-        for incident in list(self.incidents.values()):
+        for incident_id in list(self._timed):
+            incident = self.incidents[incident_id]
             ends = incident.acknowledgement_ends_at
             if incident.acknowledged and ends is not None and ends <= now:
                 self._expire_acknowledgement(incident, now, outcome)
@@ -384,6 +395,7 @@ class AlertEngine:
                 self._escalate(incident, now, outcome)
         for group in list(self._groups.values()):
             self._flush(group, now, outcome)
+        self._track_all(outcome)
         return outcome
 
     # Incidents.
@@ -460,12 +472,14 @@ class AlertEngine:
             incident.state = str(MonitorState.UP)
         self.incidents.pop(incident.id, None)
         self._open.pop(incident.monitor_id, None)
+        self._timed.discard(incident.id)
         group = self._groups.get(incident.group or "")
         for candidate in self._groups.values():
             if incident.id in candidate.members:
                 group = candidate
         if group is not None:
             group.members.discard(incident.id)
+            group.changed = True
             if incident.id in group.told:
                 group.resolved[incident.id] = incident
         if incident.escalated_channels:
@@ -479,6 +493,21 @@ class AlertEngine:
             outcome, incident, at, timeline_kinds.CLOSED, {"by": by, "note": note}
         )
         self._changed(outcome, incident, at, INCIDENT_RESOLVED)
+
+    def _track(self, incident: Incident) -> None:
+        """Keep ``_timed`` right for an incident whose timers may have moved."""
+        waiting = (
+            incident.escalation_due_at is not None
+            or incident.acknowledgement_ends_at is not None
+        )
+        if waiting and not incident.resolved:
+            self._timed.add(incident.id)
+        else:
+            self._timed.discard(incident.id)
+
+    def _track_all(self, outcome: Outcome) -> None:
+        for incident in outcome.incidents.values():
+            self._track(incident)
 
     def _unresolved(self, incident_id: str) -> Incident:
         incident = self.incidents.get(incident_id)
@@ -616,6 +645,7 @@ class AlertEngine:
         incident.level = 0
         incident.round = 0
         incident.escalation_due_at = at + policy.levels[0].delay
+        self._track(incident)
 
     def _escalate(self, incident: Incident, now: float, outcome: Outcome) -> None:
         """Tell the level that is due, and say when the next one is."""
@@ -696,15 +726,26 @@ class AlertEngine:
             group_id = incident.group or "group-" + _digest(key, incident.id)[:20]
             group = self._groups[key] = _Group(group_id, key, route, labels, at)
         group.members.add(incident.id)
+        group.changed = True
         return group
 
     def _leave_groups(self, incident: Incident) -> None:
         for group in self._groups.values():
-            group.members.discard(incident.id)
+            if incident.id in group.members:
+                group.members.discard(incident.id)
+                group.changed = True
 
     def _flush(self, group: _Group, now: float, outcome: Outcome) -> None:
         """Send what a group has to say now, if anything."""
         route = group.route
+        if group.last_sent_at is None and now < group.created_at + route.group_wait:
+            return
+        if (
+            not group.changed
+            and group.last_sent_at is not None
+            and now < group.last_sent_at + route.repeat_interval
+        ):
+            return
         firing = [
             self.incidents[member]
             for member in sorted(group.members)
@@ -771,6 +812,7 @@ class AlertEngine:
         group.told = {incident.id for incident in firing}
         group.resolved.clear()
         group.last_sent_at = now
+        group.changed = False
         for incident in told:
             incident.group = group.id
             if incident in firing:

@@ -52,6 +52,8 @@ TARGETS = {
 START = 1_800_000_000.0
 GROUP_WAIT = 30.0
 GROUP_INTERVAL = 60.0
+STEADY_TICKS = 60
+"""Ticks measured once every incident has been told, nothing else to send."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +163,11 @@ def outage(monitors: int, groups: int, spread: float) -> dict[str, Any]:
         ticks += 1
         at += 1.0
     firing = len(notices)
+    steady_began = time.process_time()
+    for _ in range(STEADY_TICKS):
+        notices.extend(engine.tick(at).notices)
+        at += 1.0
+    steady_seconds = time.process_time() - steady_began
 
     recovering = all_change(monitors, MonitorState.UP, at, spread)
     for change in recovering:
@@ -176,7 +183,8 @@ def outage(monitors: int, groups: int, spread: float) -> dict[str, Any]:
         "regions": groups,
         "state_changes": 2 * monitors,
         "observe_us_per_change": observe_seconds / monitors * 1e6,
-        "tick_ms_with_all_open": tick_seconds / ticks * 1e3,
+        "tick_ms_while_grouping": tick_seconds / ticks * 1e3,
+        "tick_ms_with_all_told": steady_seconds / STEADY_TICKS * 1e3,
         "firing_notifications": firing,
         "notifications": len(notices),
         "notifications_per_region": len(notices) / groups,
@@ -275,8 +283,12 @@ def verdicts(figures: dict[str, Any]) -> list[report.Row]:
             "engine µs per state change", outage_figures["observe_us_per_change"]
         ),
         report.row(
-            "engine tick ms, every incident open",
-            outage_figures["tick_ms_with_all_open"],
+            "engine tick ms, mean over group wait and send",
+            outage_figures["tick_ms_while_grouping"],
+        ),
+        report.row(
+            "engine tick ms, every incident told",
+            outage_figures["tick_ms_with_all_told"],
         ),
         report.row("notifications made", outage_figures["notifications"]),
         report.row(

@@ -177,6 +177,11 @@ class AlertActor:
         await asyncio.shield(self._starting)
         return self._engine.maintained()
 
+    async def alerting_status(self) -> dict[str, dict[str, Any]]:
+        """``AlertEngine.alerting_status``: windows, incidents and causes."""
+        await asyncio.shield(self._starting)
+        return self._engine.alerting_status()
+
     async def acknowledge(
         self,
         incident_id: str,

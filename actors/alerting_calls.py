@@ -165,13 +165,22 @@ class AlertingCalls:
         return requeued
 
     async def _shown_states(self, statuses: list[dict[str, Any]]) -> None:
-        """Show MAINTENANCE over the checked state of monitors under maintenance."""
-        maintained = await self.maintained()
-        if not maintained:
+        """Add what alerting knows to monitors' statuses.
+
+        A monitor under maintenance shows MAINTENANCE over its checked state
+        (kept as ``checked_state``) and the window's id; one with an open
+        incident shows its id, and the monitor causing it when it is held.
+        """
+        shown: dict[str, dict[str, Any]] = await _call(
+            self._alert.alerting_status.remote()
+        )
+        if not shown:
             return
         for status in statuses:
-            window = maintained.get(status.get("id", ""))
-            if window is not None:
+            extra = shown.get(status.get("id", ""))
+            if extra is None:
+                continue
+            if "maintenance" in extra:
                 status["checked_state"] = status.get("state")
                 status["state"] = str(MonitorState.MAINTENANCE)
-                status["maintenance"] = window
+            status.update(extra)

@@ -179,6 +179,9 @@ class AlertEngine:
         # for: only these are looked at on each tick.
         self._timed: set[str] = set()
         self._active_windows: tuple[str, ...] = ()
+        # Set when windows or monitors change: who is covered is worked out
+        # again on the next tick even if the same windows are in force.
+        self._coverage_stale = False
         self._maintained: dict[str, str] = {}
         self._sequence = 0
 
@@ -198,7 +201,7 @@ class AlertEngine:
             self.policies = {policy.id: policy for policy in policies}
         if windows is not None:
             self.windows = list(windows)
-            self._active_windows = ("(changed)",)
+            self._coverage_stale = True
 
     def set_monitors(self, definitions: Iterable[Mapping[str, Any]]) -> None:
         """Add or replace monitor definitions (``Monitor.to_dict`` form).
@@ -208,7 +211,7 @@ class AlertEngine:
         """
         for definition in definitions:
             self.monitors[definition["id"]] = _alerting_fields(definition)
-        self._active_windows = ("(changed)",)
+        self._coverage_stale = True
 
     def set_states(self, states: Mapping[str, tuple[str, str, str]]) -> None:
         """Seed the checked state of monitors: ``{id: (state, reason, message)}``.
@@ -255,6 +258,24 @@ class AlertEngine:
         """Monitors under maintenance now, each with the id of its window."""
         return dict(self._maintained)
 
+    def alerting_status(self) -> dict[str, dict[str, Any]]:
+        """What alerting adds to a monitor's status, for those it adds to.
+
+        ``maintenance`` names the window covering the monitor, ``incident``
+        its open incident, ``caused_by`` the monitor whose failure holds
+        that incident back.
+        """
+        shown: dict[str, dict[str, Any]] = {
+            monitor_id: {"maintenance": window}
+            for monitor_id, window in self._maintained.items()
+        }
+        for incident in self.incidents.values():
+            entry = shown.setdefault(incident.monitor_id, {})
+            entry["incident"] = incident.id
+            if incident.held == DEPENDENCY and incident.cause:
+                entry["caused_by"] = incident.cause
+        return shown
+
     def open_incident_of(self, monitor_id: str) -> Incident | None:
         incident_id = self._open.get(monitor_id)
         return None if incident_id is None else self.incidents[incident_id]
@@ -298,12 +319,16 @@ class AlertEngine:
             )
             self._changed(outcome, incident, at, INCIDENT_UPDATED)
 
-        if incident is not None and (incident.flapping or change.after in _PROBLEMS):
+        if change.after == MonitorState.PAUSED:
+            # A paused monitor is checked no more: nothing of it is open.
+            self._flapping.discard(monitor_id)
+            self._changes.pop(monitor_id, None)
+            if incident is not None:
+                self._resolve(incident, at, "paused", outcome)
+        elif incident is not None and (incident.flapping or change.after in _PROBLEMS):
             self._follow(incident, change, outcome)
         elif incident is not None and change.after == MonitorState.UP:
             self._resolve(incident, at, "recovery", outcome)
-        elif incident is not None and change.after == MonitorState.PAUSED:
-            self._resolve(incident, at, "paused", outcome)
         elif incident is None and change.after in _PROBLEMS:
             self._open_incident(change, outcome)
 
@@ -572,10 +597,11 @@ class AlertEngine:
 
     def _apply_windows(self, now: float, outcome: Outcome) -> None:
         active = tuple(sorted(w.id for w in self.windows if w.span_at(now) is not None))
-        if active == self._active_windows:
+        if active == self._active_windows and not self._coverage_stale:
             return
         before = set(self._active_windows)
         self._active_windows = active
+        self._coverage_stale = False
         windows = {w.id: w for w in self.windows if w.id in active}
         maintained: dict[str, str] = {}
         for monitor_id, definition in self.monitors.items() if windows else ():
@@ -590,7 +616,7 @@ class AlertEngine:
             outcome.events.append(
                 self._event(now, MAINTENANCE_STARTED, None, {"window": window_id})
             )
-        for window_id in sorted(before - set(active) - {"(changed)"}):
+        for window_id in sorted(before - set(active)):
             outcome.events.append(
                 self._event(now, MAINTENANCE_ENDED, None, {"window": window_id})
             )
@@ -650,11 +676,17 @@ class AlertEngine:
     def _escalate(self, incident: Incident, now: float, outcome: Outcome) -> None:
         """Tell the level that is due, and say when the next one is."""
         policy = self.policies.get(incident.escalation or "")
-        if policy is None or incident.held is not None:
+        if policy is None:
             incident.escalation_due_at = None
             return
+        if incident.held is not None:
+            # Paused while held; the level is told once the hold is over.
+            return
         level = policy.levels[min(incident.level, len(policy.levels) - 1)]
-        key = f"{incident.id}:escalation:{incident.round}:{incident.level}"
+        key = (
+            f"{incident.id}:escalation:{incident.climb}:{incident.round}:"
+            f"{incident.level}"
+        )
         outcome.notices.append(
             Notice(level.channels, self._single_event(incident, key, now))
         )
@@ -691,6 +723,7 @@ class AlertEngine:
         incident.acknowledgement_ends_at = None
         incident.level = 0
         incident.round = 0
+        incident.climb += 1
         self._entry(
             outcome,
             incident,

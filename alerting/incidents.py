@@ -38,8 +38,9 @@ class Incident:
     incident is open. ``held`` says why its alerts are held back, if they
     are; ``cause`` is the monitor whose failure explains this one. The
     escalation fields say how far up its policy the incident has gone
-    (``level`` levels told, in round ``round``) and when the next level is
-    due. ``group`` is the notification group it was last sent in, and
+    (``level`` levels told, in round ``round`` of climb ``climb``, which
+    starts again when an acknowledgement expires) and when the next level
+    is due. ``group`` is the notification group it was last sent in, and
     ``notified_at`` when, so that a restart does not tell it again.
     """
 
@@ -64,6 +65,7 @@ class Incident:
     escalation: str | None = None
     level: int = 0
     round: int = 0
+    climb: int = 0
     escalation_due_at: float | None = None
     escalated_channels: tuple[str, ...] = ()
     group: str | None = None

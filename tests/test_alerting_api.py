@@ -395,6 +395,9 @@ async def test_a_dependent_is_held_while_its_parent_is_down(
     await eventually(parent_told, within=WAIT)
     assert incident["held"] == "dependency"
     assert incident["cause"] == parent
+    shown = await state_of(http, child)
+    assert shown["caused_by"] == parent
+    assert shown["incident"] == incident["id"]
     assert inbox.about("/deps", child, "firing") == []
 
 

@@ -357,6 +357,8 @@ def test_an_acknowledgement_that_times_out_starts_escalation_again() -> None:
 
     assert escalations(later) == [("primary",)]
     assert incident.status == OPEN
+    first_key = f"{incident.id}:escalation:0:0:0"
+    assert [n.event.key for n in later if n.channels == ("primary",)] != [first_key]
 
 
 def test_resolving_tells_every_level_that_was_reached() -> None:
@@ -497,3 +499,51 @@ def test_a_recovery_arriving_after_a_restart_resolves_the_restored_incident() ->
 
     [incident] = recovered.incidents.values()
     assert incident.status == RESOLVED
+
+
+def test_the_status_alerting_adds_names_the_window_incident_and_cause() -> None:
+    engine = engine_with(
+        monitor("router"), monitor("db", depends_on=["router"]), monitor("cache")
+    )
+    window = {"id": "w", "monitors": ["cache"], "start": T0, "end": T0 + 60}
+    engine.configure(windows=[maintenance_from_dict(window)])
+    engine.tick(T0)
+    engine.observe(change("router", DOWN, T0 + 1))
+    engine.observe(change("db", DOWN, T0 + 2))
+
+    shown = engine.alerting_status()
+
+    router = engine.open_incident_of("router")
+    db = engine.open_incident_of("db")
+    assert router is not None
+    assert db is not None
+    assert shown == {
+        "cache": {"maintenance": "w"},
+        "router": {"incident": router.id},
+        "db": {"incident": db.id, "caused_by": "router"},
+    }
+
+
+def test_pausing_a_flapping_monitor_resolves_its_incident() -> None:
+    engine = engine_with(monitor("api"), flap_window=600, flap_changes=6)
+    last = flap(engine, "api", times=8, every=10)
+
+    paused = engine.observe(StateChange("api", last, UP, MonitorState.PAUSED))
+
+    [incident] = paused.incidents.values()
+    assert incident.resolved_by == "paused"
+    assert engine.open_incident_of("api") is None
+
+
+def test_a_monitor_added_during_a_window_is_covered_without_a_second_start() -> None:
+    engine = engine_with(monitor("db", tags=["storage"]))
+    window = {"id": "w", "tags": ["storage"], "start": T0, "end": T0 + 60}
+    engine.configure(windows=[maintenance_from_dict(window)])
+    started = engine.tick(T0)
+
+    engine.set_monitors([monitor("replica", tags=["storage"])])
+    later = engine.tick(T0 + 1)
+
+    assert [e.type for e in started.events] == [MAINTENANCE_STARTED]
+    assert later.events == []
+    assert engine.maintained() == {"db": "w", "replica": "w"}

@@ -566,3 +566,40 @@ async def test_the_sdk_manages_settings_and_reads_incidents(
     assert channel_id in [channel["id"] for channel in listed]
     assert tested["ok"] is True
     assert all(incident["status"] == "open" for incident in incidents)
+
+
+async def test_a_flapping_service_is_told_once_it_flaps_not_on_every_change(
+    http: httpx.AsyncClient, made: Made, inbox: Inbox, target: TcpTarget
+) -> None:
+    channel_id = await webhook(made, inbox, "flaps")
+    monitor_id = new_id("tcp")
+    await made.post(
+        "routes",
+        {
+            "id": new_id("route"),
+            "monitors": [monitor_id],
+            "channels": [channel_id],
+            "group_wait": 0,
+            "group_interval": 1,
+        },
+    )
+    await tcp_monitor(made, target, id=monitor_id)
+    await wait_for_state(http, monitor_id, "up")
+
+    # Each state lasts longer than the one-second interval, so every
+    # change is seen: ten changes, five of them to DOWN.
+    for _ in range(5):
+        target.stop()
+        await wait_for_state(http, monitor_id, "down")
+        target.start()
+        await wait_for_state(http, monitor_id, "up")
+    incident = await open_incident(http, monitor_id)
+    await asyncio.sleep(2)
+
+    shown = (await http.get(f"/api/v1/incidents/{incident['id']}")).json()
+    firing = inbox.about("/flaps", monitor_id, "firing")
+    assert shown["flapping"] is True
+    assert "flapping" in [entry["kind"] for entry in shown["timeline"]]
+    # Told for the changes before the flapping showed (at the sixth), then
+    # no more while it flaps.
+    assert len(firing) <= 3

@@ -6,10 +6,11 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import alerting, engine, platform, scale, storage
+from bench import alerting, analytics, engine, platform, scale, storage
 
 BENCHMARKS: dict[str, ModuleType] = {
     "alerting": alerting,
+    "analytics": analytics,
     "engine": engine,
     "platform": platform,
     "scale": scale,

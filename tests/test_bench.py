@@ -34,7 +34,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         "engine",
         tmp_path / "engine.json",
         *("--target", "builtin", "--seconds", "0.5", "--saturating-monitors", "200"),
-        *("--fleet", "500", "--fleet-seconds", "0.5"),
+        *("--fleet", "2000", "--fleet-seconds", "0.5"),
         *("--only", "http", "aiohttp", "tcp", "fleet"),
     )
 
@@ -42,7 +42,9 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
     for section in ("http", "aiohttp", "tcp"):
         assert figures[section]["checks"] > 0
         assert figures[section]["checks_per_cpu_second"] > 0
-    assert figures["fleet"]["monitors"] == 500
+    assert figures["fleet"]["monitors"] == 2000
+    # Read from the process's resident size: a fleet too small to need new
+    # pages from the kernel would read as nothing.
     assert figures["fleet"]["memory_per_monitor_bytes"] > 0
     assert "lateness_p99_ms" in figures["fleet"]
 
@@ -55,6 +57,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         ("scale", ("--monitors", "--interval", "--kind", "--no-reload", "--json")),
         ("storage", ("--backends", "--results", "--batch", "--rollup-hours", "--json")),
         ("alerting", ("--monitors", "--groups", "--notifications", "--json")),
+        ("analytics", ("--runs", "--monitors", "--batches", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -173,3 +176,21 @@ def test_the_alerting_benchmark_tells_each_region_once_and_delivers_all(
     assert figures["outage"]["notifications_per_region"] == 2
     assert figures["outage"]["largest_notification_members"] == 100
     assert figures["delivery"]["deliveries_lost_or_doubled"] == 0
+
+
+def test_the_analytics_benchmark_scores_nab_and_its_costs(tmp_path: Path) -> None:
+    figures = run_benchmark(
+        "analytics",
+        tmp_path / "analytics.json",
+        *("--runs", "1", "--monitors", "2000", "--batches", "5"),
+    )
+
+    assert "NAB standard" in figures["stdout"]
+    assert set(figures["nab"]) == {
+        "standard",
+        "reward_low_FP_rate",
+        "reward_low_FN_rate",
+    }
+    assert 0 < figures["nab"]["standard"]["score"] <= 100
+    assert figures["values_per_second"] > 0
+    assert figures["rolling"]["us_per_result"] > 0

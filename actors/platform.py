@@ -103,7 +103,19 @@ class AlertingPlatform(Protocol):
     async def requeue(self, entry_id: int) -> bool: ...
 
 
-class Platform(AlertingPlatform, Protocol):
+class AnalyticsPlatform(Protocol):
+    """Analyses of stored data (``actors.analytics_calls``)."""
+
+    async def monitor_analysis(
+        self, monitor_id: str, *, limit: int = 2000, threshold_ms: float | None = None
+    ) -> dict[str, Any]: ...
+
+    async def failing_together(
+        self, *, since: float, until: float, bucket: float = 60.0
+    ) -> list[dict[str, Any]]: ...
+
+
+class Platform(AlertingPlatform, AnalyticsPlatform, Protocol):
     """What the gateway can ask of the platform.
 
     Bad definitions raise ``engine.errors.ValidationError`` (every problem,

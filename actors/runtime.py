@@ -24,6 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.alert import AlertActor
 from actors.alerting_calls import AlertingCalls
+from actors.analytics_calls import AnalyticsCalls
 from actors.calls import actor_call as _call
 from actors.coordinator import Coordinator, shard_actor_name
 from actors.hub import EventHub
@@ -136,7 +137,7 @@ class Settings:
         return f"sqlite://{quote(str(self.data_dir.resolve() / 'upcast.db'))}"
 
 
-class RayPlatform(AlertingCalls):
+class RayPlatform(AlertingCalls, AnalyticsCalls):
     """The actors of one running platform, behind the ``Platform`` interface."""
 
     def __init__(

@@ -300,6 +300,14 @@ class StorageActor:
         found = await store.events(after=after, monitor_id=monitor_id, limit=limit)
         return [event.to_dict() for event in found]
 
+    async def state_changes(
+        self, since: float | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """State changes of every monitor, newest first, ``at >= since``."""
+        store = await self._ready()
+        found = await store.state_changes(since=since, limit=limit)
+        return [change.to_dict() for change in found]
+
     async def enforce_retention(self) -> int:
         return await (await self._ready()).enforce_retention(self._retention_days)
 

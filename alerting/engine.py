@@ -85,6 +85,9 @@ REPEAT_ROUND_GAP: Final = 60.0
 # The origin part of the ids of the events and entries the engine makes.
 ENGINE_ORIGIN: Final = 0xA1E8
 
+_FAILING: Final = frozenset({MonitorState.DOWN, MonitorState.PENDING})
+"""The states of a parent through which a failure may come from further up."""
+
 _PROBLEMS: Final = {
     MonitorState.DOWN: "critical",
     MonitorState.DEGRADED: "warning",
@@ -334,6 +337,8 @@ class AlertEngine:
 
         if change.after == MonitorState.UP:
             self._release_dependents(monitor_id, at, outcome)
+        elif change.after == MonitorState.DOWN:
+            self._hold_untold_dependents(at, outcome)
         self._track_all(outcome)
         return outcome
 
@@ -572,7 +577,12 @@ class AlertEngine:
         self._start_escalation(incident, at)
 
     def _root_cause(self, monitor_id: str) -> str | None:
-        """The monitor at the root of the down dependencies of ``monitor_id``."""
+        """The deepest DOWN monitor among the failing ancestors of ``monitor_id``.
+
+        The walk goes up through parents that are DOWN or PENDING (failing,
+        not yet confirmed), so a child is held even while the parent between
+        it and a DOWN router is still retrying.
+        """
         seen = {monitor_id}
         cause: str | None = None
         frontier = [monitor_id]
@@ -584,10 +594,18 @@ class AlertEngine:
                     continue
                 seen.add(parent)
                 checked = self._checked.get(parent)
-                if checked is not None and checked.state == MonitorState.DOWN:
+                if checked is None or checked.state not in _FAILING:
+                    continue
+                if checked.state == MonitorState.DOWN:
                     cause = parent
-                    frontier.append(parent)
+                frontier.append(parent)
         return cause
+
+    def _hold_untold_dependents(self, at: float, outcome: Outcome) -> None:
+        """Hold incidents not told yet whose cause has just gone DOWN."""
+        for incident in list(self.incidents.values()):
+            if incident.held is None and incident.notified_at is None:
+                self._hold_or_tell(incident, at, outcome)
 
     def _release_dependents(self, monitor_id: str, at: float, outcome: Outcome) -> None:
         """Look again at incidents held because of a monitor that is back."""

@@ -175,3 +175,13 @@ class BrokenPlatform:
 
     async def requeue(self, entry_id: int) -> bool:
         raise self._fail()
+
+    async def monitor_analysis(
+        self, monitor_id: str, *, limit: int = 2000, threshold_ms: float | None = None
+    ) -> dict[str, Any]:
+        raise self._fail()
+
+    async def failing_together(
+        self, *, since: float, until: float, bucket: float = 60.0
+    ) -> list[dict[str, Any]]:
+        raise self._fail()

@@ -547,3 +547,33 @@ def test_a_monitor_added_during_a_window_is_covered_without_a_second_start() -> 
     assert [e.type for e in started.events] == [MAINTENANCE_STARTED]
     assert later.events == []
     assert engine.maintained() == {"db": "w", "replica": "w"}
+
+
+def test_a_child_is_held_while_the_parent_between_it_and_the_root_retries() -> None:
+    engine = engine_with(
+        monitor("router"),
+        monitor("db", depends_on=["router"]),
+        monitor("api", depends_on=["db"]),
+    )
+    engine.observe(change("router", DOWN, T0))
+    engine.observe(StateChange("db", T0 + 1, UP, MonitorState.PENDING, None, ""))
+
+    engine.observe(change("api", DOWN, T0 + 2))
+
+    api = engine.open_incident_of("api")
+    assert api is not None
+    assert api.held == DEPENDENCY
+    assert api.cause == "router"
+
+
+def test_an_untold_child_is_held_when_its_parent_goes_down_after_it() -> None:
+    engine = engine_with(monitor("router"), monitor("db", depends_on=["router"]))
+    engine.observe(change("db", DOWN, T0))
+
+    engine.observe(change("router", DOWN, T0 + 1))
+    notices = run(engine, T0 + 60)
+
+    db = engine.open_incident_of("db")
+    assert db is not None
+    assert db.held == DEPENDENCY
+    assert [n.event.monitor.id for n in notices] == ["router"]

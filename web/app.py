@@ -19,6 +19,7 @@ from actors.platform import Platform
 from engine.heartbeats import MAX_MESSAGE, BadPing, read_ping
 from web import metrics
 from web.alerting_api import alerting_blueprint
+from web.analytics_api import analytics_blueprint
 from web.api import api_blueprint
 from web.errors import error_response, install_error_handlers
 from web.live import LiveHub
@@ -117,5 +118,6 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
 
     app.blueprint(api_blueprint(platform))
     app.blueprint(alerting_blueprint(platform))
+    app.blueprint(analytics_blueprint(platform))
     install_error_handlers(app)
     return app

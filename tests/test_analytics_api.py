@@ -1,0 +1,137 @@
+"""Analyses through the running gateway, of monitors checking real local targets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.gateway_monitors import WAIT, new_id
+from tests.tcp_target import TcpTarget
+from tests.waiting import eventually
+
+
+@pytest.fixture
+async def http(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=WAIT) as client:
+        yield client
+
+
+def tcp(monitor_id: str, target: TcpTarget, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": monitor_id,
+        "name": f"Service {monitor_id}",
+        "kind": "tcp",
+        "target": target.address,
+        "interval": 1,
+        "timeout": 1,
+        **fields,
+    }
+
+
+async def state(http: httpx.AsyncClient, monitor_id: str) -> str:
+    shown: str = (await http.get(f"/api/v1/monitors/{monitor_id}")).json()["status"][
+        "state"
+    ]
+    return shown
+
+
+async def test_a_monitor_analysis_scores_its_latest_results(
+    http: httpx.AsyncClient,
+) -> None:
+    with TcpTarget() as target:
+        monitor_id = new_id("analysed")
+        await http.post("/api/v1/monitors", json=tcp(monitor_id, target))
+        try:
+
+            async def enough() -> dict[str, Any] | None:
+                answer = await http.get(f"/api/v1/monitors/{monitor_id}/analysis")
+                found: dict[str, Any] = answer.json()
+                return found if found["results"] >= 3 else None
+
+            analysis = await eventually(enough, within=WAIT)
+            refused = await http.get(
+                f"/api/v1/monitors/{monitor_id}/analysis", params={"threshold_ms": "x"}
+            )
+        finally:
+            await http.delete(f"/api/v1/monitors/{monitor_id}")
+        unknown = await http.get("/api/v1/monitors/no-such-monitor/analysis")
+
+    assert analysis["monitor_id"] == monitor_id
+    assert analysis["success_ratio"] == 1.0
+    assert all(0 <= entry["score"] <= 1 for entry in analysis["anomalies"])
+    assert analysis["latency"]["p50"] is not None
+    assert refused.status_code == 400
+    assert unknown.status_code == 404
+
+
+async def test_breaking_the_root_of_a_tree_names_it_and_holds_the_rest(
+    http: httpx.AsyncClient,
+) -> None:
+    """A router with a database behind it and two services on the database."""
+    since = time.time()
+    names = {part: new_id(part) for part in ("router", "db", "api", "web")}
+    parents = {"db": "router", "api": "db", "web": "db"}
+    with TcpTarget() as router, TcpTarget() as rest:
+        try:
+            for part, monitor_id in names.items():
+                target = router if part == "router" else rest
+                extra: dict[str, Any] = {}
+                if part in parents:
+                    # Behind the router, checks notice a little later.
+                    extra = {
+                        "depends_on": [names[parents[part]]],
+                        "retries": 2,
+                        "retry_interval": 1,
+                    }
+                answer = await http.post(
+                    "/api/v1/monitors", json=tcp(monitor_id, target, **extra)
+                )
+                assert answer.status_code == 201, answer.text
+            for monitor_id in names.values():
+                await eventually(lambda m=monitor_id: _is(http, m, "up"), within=WAIT)
+
+            router.stop()
+            rest.stop()
+            for monitor_id in names.values():
+                await eventually(lambda m=monitor_id: _is(http, m, "down"), within=WAIT)
+            # Down together for a few one-second buckets.
+            await eventually(lambda: _slept(since, 12), within=WAIT + 15)
+            groups = (
+                await http.get(
+                    "/api/v1/analytics/failing-together",
+                    params={"since": str(since), "bucket": "1s"},
+                )
+            ).json()["groups"]
+            incidents = {
+                part: (
+                    await http.get(
+                        "/api/v1/incidents",
+                        params={"monitor": monitor_id, "status": "open"},
+                    )
+                ).json()["incidents"][0]
+                for part, monitor_id in names.items()
+            }
+        finally:
+            for monitor_id in names.values():
+                await http.delete(f"/api/v1/monitors/{monitor_id}")
+
+    [group] = [g for g in groups if names["router"] in g["monitors"]]
+    assert sorted(group["monitors"]) == sorted(names.values())
+    assert group["root"] == names["router"]
+    assert names["router"] in group["explanation"]
+    assert incidents["router"]["held"] is None
+    for part in ("db", "api", "web"):
+        assert incidents[part]["held"] == "dependency"
+        assert incidents[part]["cause"] == names["router"]
+
+
+async def _is(http: httpx.AsyncClient, monitor_id: str, wanted: str) -> bool:
+    return await state(http, monitor_id) == wanted
+
+
+async def _slept(since: float, seconds: float) -> bool:
+    return time.time() - since >= seconds

@@ -1,0 +1,97 @@
+"""The analytics part of the REST API: analyses of stored results and failures.
+
+Under ``/api/v1``: ``/monitors/<id>/analysis`` (anomaly scores of the latest
+results, latency percentiles and trend, certificate expiry) and
+``/analytics/failing-together`` (monitors that failed together over a span,
+each group with its likely root).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Final
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import json
+
+from actors.platform import AnalyticsPlatform
+from engine.durations import parse_duration
+from web.errors import BadRequest
+from web.params import Query
+
+PREFIX: Final = "/api/v1"
+
+DEFAULT_RESULTS: Final = 2000
+MAX_RESULTS: Final = 20_000
+DEFAULT_SPAN: Final = 86_400.0
+MAX_SPAN: Final = 31 * 86_400.0
+
+
+def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
+    """The analytics routes, each asking ``platform`` for what it serves."""
+    api = Blueprint("api_v1_analytics", url_prefix=PREFIX)
+
+    @api.get("/monitors/<monitor_id:str>/analysis")
+    async def analysis(request: Request, monitor_id: str) -> HTTPResponse:
+        query = Query(request, ("results", "threshold_ms"))
+        results = _whole(query.text("results"), "results", DEFAULT_RESULTS)
+        threshold = _number(query.text("threshold_ms"), "threshold_ms")
+        return json(
+            await platform.monitor_analysis(
+                monitor_id, limit=results, threshold_ms=threshold
+            )
+        )
+
+    @api.get("/analytics/failing-together")
+    async def failing_together(request: Request) -> HTTPResponse:
+        query = Query(request, ("since", "until", "bucket"))
+        until = query.time("until")
+        until = time.time() if until is None else until
+        since = query.time("since")
+        since = until - DEFAULT_SPAN if since is None else since
+        if not 0 < until - since <= MAX_SPAN:
+            raise BadRequest.parameter(
+                "since", "must be before until, by at most 31 days"
+            )
+        bucket = _seconds(query.text("bucket"), "bucket", 60.0)
+        groups = await platform.failing_together(
+            since=since, until=until, bucket=bucket
+        )
+        return json({"since": since, "until": until, "groups": groups})
+
+    return api
+
+
+def _whole(text: str | None, name: str, default: int) -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_RESULTS:
+        raise BadRequest.parameter(
+            name, f"must be a whole number from 1 to {MAX_RESULTS}, got {text!r}"
+        )
+    return int(text)
+
+
+def _number(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise BadRequest.parameter(name, f"must be a number above 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str | None, name: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise BadRequest.parameter(name, str(exc)) from None
+    if not 1 <= seconds <= 86_400:
+        raise BadRequest.parameter(name, "must be between 1s and 24h")
+    return seconds

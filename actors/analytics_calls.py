@@ -12,11 +12,16 @@ import time
 from typing import Any, Final
 
 from actors.calls import actor_call as _call
-from analytics.reports import failing_together, monitor_analysis
+from alerting.settings import SettingNotFound
+from analytics.reports import burn_span, failing_together, monitor_analysis, slo_status
+from analytics.slo import slo_from_dict
 from engine.events import StateChange
 
 MAX_CHANGES: Final = 100_000
 """State changes read for one analysis of failures together."""
+
+MAX_ROLLUPS: Final = 100_000
+"""Rollups read per monitor for an SLO: 90 days of hours, or 69 days of minutes."""
 
 
 class AnalyticsCalls:
@@ -61,3 +66,59 @@ class AnalyticsCalls:
             bucket=bucket,
         )
         return groups
+
+    async def slo_status(self, slo_id: str) -> dict[str, Any]:
+        """An SLO's budget and burn alerts, from its monitors' rollups."""
+        body = await _call(self._storage.get_setting.remote("slo", slo_id))
+        if body is None:
+            raise SettingNotFound("slo", slo_id)
+        slo = slo_from_dict(body)
+        monitors = set(slo.monitors)
+        for tag in slo.tags:
+            found = await _call(
+                self._coordinator.find.remote(tag, None, None, None, None)
+            )
+            monitors.update(monitor["id"] for monitor in found)
+        now = time.time()
+        hourly: list[dict[str, Any]] = []
+        minutely: list[dict[str, Any]] = []
+        for monitor_id in sorted(monitors):
+            hourly.extend(
+                await _call(
+                    self._storage.rollups.remote(
+                        monitor_id, "hour", now - slo.window, now + 1, MAX_ROLLUPS
+                    )
+                )
+            )
+            minutely.extend(
+                await _call(
+                    self._storage.rollups.remote(
+                        monitor_id, "minute", now - burn_span(slo), now + 1, MAX_ROLLUPS
+                    )
+                )
+            )
+        status = await asyncio.to_thread(
+            slo_status, slo, _summed(hourly), _summed(minutely), now=now
+        )
+        return {**status, "monitors": sorted(monitors)}
+
+
+def _summed(rollups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rollups of several monitors added up per bucket start."""
+    totals: dict[float, dict[str, Any]] = {}
+    for rollup in rollups:
+        kept = totals.get(rollup["start"])
+        if kept is None:
+            totals[rollup["start"]] = {
+                "start": rollup["start"],
+                "count": rollup["count"],
+                "ok": rollup["ok"],
+                "histogram": list(rollup["histogram"]),
+            }
+            continue
+        kept["count"] += rollup["count"]
+        kept["ok"] += rollup["ok"]
+        kept["histogram"] = [
+            a + b for a, b in zip(kept["histogram"], rollup["histogram"], strict=True)
+        ]
+    return [totals[start] for start in sorted(totals)]

@@ -114,6 +114,8 @@ class AnalyticsPlatform(Protocol):
         self, *, since: float, until: float, bucket: float = 60.0
     ) -> list[dict[str, Any]]: ...
 
+    async def slo_status(self, slo_id: str) -> dict[str, Any]: ...
+
 
 class Platform(AlertingPlatform, AnalyticsPlatform, Protocol):
     """What the gateway can ask of the platform.

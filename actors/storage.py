@@ -300,6 +300,16 @@ class StorageActor:
         found = await store.events(after=after, monitor_id=monitor_id, limit=limit)
         return [event.to_dict() for event in found]
 
+    async def rollups(
+        self, monitor_id: str, resolution: str, since: float, until: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """One monitor's rollups, oldest first (``Store.rollups``)."""
+        store = await self._ready()
+        found = await store.rollups(
+            monitor_id, resolution=resolution, since=since, until=until, limit=limit
+        )
+        return [dataclasses.asdict(rollup) for rollup in found]
+
     async def state_changes(
         self, since: float | None, limit: int
     ) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
 """Alert settings by kind: checking each before it is stored, and what it names.
 
-Four kinds of setting configure alerting: ``channel`` (where notifications
-go), ``route`` (which monitors, grouped how, to which channels),
-``escalation`` (policies) and ``maintenance`` (windows). Each is one JSON
-object with an ``id``.
+Five kinds of setting: ``channel`` (where notifications go), ``route``
+(which monitors, grouped how, to which channels), ``escalation``
+(policies), ``maintenance`` (windows) and ``slo`` (service level
+objectives). Each is one JSON object with an ``id``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any, Final
 
 from alerting.maintenance import maintenance_from_dict
 from alerting.rules import policy_from_dict, route_from_dict
+from analytics.slo import slo_from_dict
 from notify.settings import check_channel_setting
 
-KINDS: Final = ("channel", "route", "escalation", "maintenance")
+KINDS: Final = ("channel", "route", "escalation", "maintenance", "slo")
 
 
 class SettingNotFound(KeyError):
@@ -46,6 +47,8 @@ def check_setting(kind: str, body: Any) -> dict[str, Any]:
         return policy_from_dict(body).to_dict()
     if kind == "maintenance":
         return maintenance_from_dict(body).to_dict()
+    if kind == "slo":
+        return slo_from_dict(body).to_dict()
     raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
 
 

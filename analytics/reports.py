@@ -1,9 +1,10 @@
-"""Analyses of what the store keeps: one monitor's results, and failures together.
+"""Analyses of what the store keeps: a monitor's results, failures together, SLOs.
 
 These run where they are asked for (the gateway), over a bounded amount of
 stored data: a monitor's latest results for its anomaly scores, latency
-trend and certificate, and the state changes of a span for the monitors
-that failed together and the likely root of each group.
+trend and certificate; the state changes of a span for the monitors that
+failed together and the likely root of each group; and the rollups of an
+SLO's monitors for its error budget and burn alerts.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from analytics.correlation import (
     likely_root,
     related_groups,
 )
+from analytics.slo import BURN_ALERTS, Slo, budget, burn_alerts
 from analytics.trends import certificate_expiry, crossing_time, latency_trend
 from engine.events import StateChange
+from store.rollups import LATENCY_BOUNDS_MS
+
+Floats = np.ndarray[Any, np.dtype[np.float64]]
 
 SCORES_SHOWN: Final = 200
 """Results of a monitor listed with their anomaly scores, newest last."""
@@ -76,7 +81,7 @@ def monitor_analysis(
     return analysis
 
 
-def _latency_figures(latency: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, Any]:
+def _latency_figures(latency: Floats) -> dict[str, Any]:
     if not len(latency):
         return {"p50": None, "p95": None, "p99": None, "median": None, "mad": None}
     p50, p95, p99 = (float(v) for v in np.percentile(latency, (50, 95, 99)))
@@ -134,3 +139,55 @@ def failing_together(
             }
         )
     return groups
+
+
+def good_checks(slo: Slo, rollups: Sequence[Mapping[str, Any]]) -> Floats:
+    """How many checks of each rollup met the objective.
+
+    For a latency objective, a check is good when it passed in a histogram
+    bucket whose upper bound is at most the threshold: a bucket that
+    straddles the threshold counts as bad, so the figure is never kinder
+    than the truth by more than one bucket's width.
+    """
+    if slo.objective.kind == "availability":
+        return np.array([r["ok"] for r in rollups], dtype=np.float64)
+    threshold = slo.objective.threshold_ms or 0.0
+    within = sum(1 for bound in LATENCY_BOUNDS_MS if bound <= threshold)
+    return np.array([sum(r["histogram"][:within]) for r in rollups], dtype=np.float64)
+
+
+def slo_status(
+    slo: Slo,
+    hourly: Sequence[Mapping[str, Any]],
+    minutely: Sequence[Mapping[str, Any]],
+    *,
+    now: float,
+) -> dict[str, Any]:
+    """An SLO's error budget (from hourly rollups) and the burn alerts that
+    fire (from minute rollups, fine enough for the five-minute spans)."""
+    hours = sorted(hourly, key=lambda r: r["start"])
+    minutes = sorted(minutely, key=lambda r: r["start"])
+    left = budget(
+        slo,
+        np.array([r["start"] for r in hours], dtype=np.float64),
+        good_checks(slo, hours),
+        np.array([r["count"] for r in hours], dtype=np.float64),
+        now,
+    )
+    alerts = burn_alerts(
+        slo,
+        np.array([r["start"] for r in minutes], dtype=np.float64),
+        good_checks(slo, minutes),
+        np.array([r["count"] for r in minutes], dtype=np.float64),
+        now,
+    )
+    return {
+        "slo": slo.to_dict(),
+        "budget": left.to_dict(),
+        "alerts": [alert.to_dict() for alert in alerts],
+    }
+
+
+def burn_span(slo: Slo) -> float:
+    """The longest span any burn alert of ``slo`` looks at, in seconds."""
+    return max(max(rule.spans(slo.window)) for rule in BURN_ALERTS)

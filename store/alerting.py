@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-SETTING_KINDS = ("channel", "route", "escalation", "maintenance")
+SETTING_KINDS = ("channel", "route", "escalation", "maintenance", "slo")
 """The kinds of settings document the store keeps."""
 
 OPEN = "open"

@@ -185,3 +185,6 @@ class BrokenPlatform:
         self, *, since: float, until: float, bucket: float = 60.0
     ) -> list[dict[str, Any]]:
         raise self._fail()
+
+    async def slo_status(self, slo_id: str) -> dict[str, Any]:
+        raise self._fail()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
@@ -91,13 +91,11 @@ async def test_breaking_the_root_of_a_tree_names_it_and_holds_the_rest(
                     "/api/v1/monitors", json=tcp(monitor_id, target, **extra)
                 )
                 assert answer.status_code == 201, answer.text
-            for monitor_id in names.values():
-                await eventually(lambda m=monitor_id: _is(http, m, "up"), within=WAIT)
+            await _all_are(http, names.values(), "up")
 
             router.stop()
             rest.stop()
-            for monitor_id in names.values():
-                await eventually(lambda m=monitor_id: _is(http, m, "down"), within=WAIT)
+            await _all_are(http, names.values(), "down")
             # Down together for a few one-second buckets.
             await eventually(lambda: _slept(since, 12), within=WAIT + 15)
             groups = (
@@ -129,9 +127,59 @@ async def test_breaking_the_root_of_a_tree_names_it_and_holds_the_rest(
         assert incidents[part]["cause"] == names["router"]
 
 
-async def _is(http: httpx.AsyncClient, monitor_id: str, wanted: str) -> bool:
-    return await state(http, monitor_id) == wanted
+async def _all_are(
+    http: httpx.AsyncClient, monitor_ids: Iterable[str], wanted: str
+) -> None:
+    async def reached() -> bool:
+        for monitor_id in monitor_ids:
+            if await state(http, monitor_id) != wanted:
+                return False
+        return True
+
+    await eventually(reached, within=WAIT)
 
 
 async def _slept(since: float, seconds: float) -> bool:
     return time.time() - since >= seconds
+
+
+async def test_an_slo_is_configured_and_its_budget_follows_its_monitor(
+    http: httpx.AsyncClient,
+) -> None:
+    slo_id = new_id("slo")
+    with TcpTarget() as target:
+        monitor_id = new_id("budgeted")
+        await http.post("/api/v1/monitors", json=tcp(monitor_id, target))
+        try:
+            created = await http.post(
+                "/api/v1/slos",
+                json={
+                    "id": slo_id,
+                    "monitors": [monitor_id],
+                    "objective": {"kind": "availability", "target": 99},
+                    "window": "1h",
+                },
+            )
+            await _all_are(http, [monitor_id], "up")
+            target.stop()
+            await _all_are(http, [monitor_id], "down")
+
+            async def spent() -> dict[str, Any] | None:
+                answer = await http.get(f"/api/v1/slos/{slo_id}/status")
+                shown: dict[str, Any] = answer.json()
+                return shown if shown["budget"]["remaining"] < 1 else None
+
+            status = await eventually(spent, within=WAIT)
+        finally:
+            await http.delete(f"/api/v1/monitors/{monitor_id}")
+            await http.delete(f"/api/v1/slos/{slo_id}")
+    bad = await http.post(
+        "/api/v1/slos", json={"id": new_id("slo"), "monitors": ["x"], "objective": {}}
+    )
+    unknown = await http.get("/api/v1/slos/no-such-slo/status")
+
+    assert created.status_code == 201, created.text
+    assert status["monitors"] == [monitor_id]
+    assert status["budget"]["total"] > status["budget"]["good"]
+    assert bad.status_code == 422
+    assert unknown.status_code == 404

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from analytics.reports import failing_together, monitor_analysis
+from analytics.reports import (
+    failing_together,
+    good_checks,
+    monitor_analysis,
+    slo_status,
+)
+from analytics.slo import slo_from_dict
 from engine.events import StateChange
 from engine.result import MonitorState, Reason
 
@@ -93,3 +99,46 @@ def test_monitors_failing_together_are_grouped_under_their_shared_parent() -> No
     assert group["root"] == "db"
     assert group["reason"] == "shared_dependency"
     assert "db" in group["explanation"]
+
+
+def rollup(start: float, count: int, ok: int, fast: int = 0) -> dict[str, Any]:
+    """A rollup whose passing checks took 50 ms (``fast`` of them) or 400 ms."""
+    histogram = [0] * 20
+    histogram[5] = fast  # up to 50 ms
+    histogram[9] = ok - fast  # 300 to 500 ms
+    return {"start": start, "count": count, "ok": ok, "histogram": histogram}
+
+
+def test_an_slo_burning_fast_now_pages_and_shows_its_budget() -> None:
+    slo = slo_from_dict(
+        {
+            "id": "api",
+            "monitors": ["api"],
+            "objective": {"kind": "availability", "target": 99.9},
+        }
+    )
+    now = T0 + 30 * 86_400
+    hourly = [rollup(now - 3600 * (h + 1), 60, 60) for h in range(720)]
+    hourly[-1] = rollup(now - 3600, 60, 30)
+    minutely = [rollup(now - 60 * (m + 1), 1, 1) for m in range(4320)]
+    for m in range(60):
+        minutely[m] = rollup(now - 60 * (m + 1), 1, 0)
+
+    status = slo_status(slo, hourly, minutely, now=now)
+
+    assert 0 < status["budget"]["remaining"] < 1
+    assert "page" in [alert["severity"] for alert in status["alerts"]]
+
+
+def test_a_latency_objective_counts_checks_within_the_threshold() -> None:
+    slo = slo_from_dict(
+        {
+            "id": "fast",
+            "tags": ["web"],
+            "objective": {"kind": "latency", "threshold_ms": 300, "target": 95},
+        }
+    )
+
+    good = good_checks(slo, [rollup(T0, 10, 8, fast=6)])
+
+    assert good.tolist() == [6.0]

@@ -69,3 +69,11 @@ def test_a_readme_alerting_setting_is_valid(index: int) -> None:
     example = alerting_examples()[index]
 
     check_setting(_kind_of(example), example)
+
+
+def test_the_readme_slo_example_is_valid() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Analytics", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+
+    check_setting("slo", json.loads(block))

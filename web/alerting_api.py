@@ -39,6 +39,7 @@ SETTING_PATHS: Final = {
     "routes": "route",
     "escalation-policies": "escalation",
     "maintenance": "maintenance",
+    "slos": "slo",
 }
 """Where each kind of alert setting is served."""
 

@@ -3,7 +3,8 @@
 Under ``/api/v1``: ``/monitors/<id>/analysis`` (anomaly scores of the latest
 results, latency percentiles and trend, certificate expiry) and
 ``/analytics/failing-together`` (monitors that failed together over a span,
-each group with its likely root).
+each group with its likely root) and ``/slos/<id>/status`` (an SLO's error
+budget and the burn-rate alerts firing now).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
             since=since, until=until, bucket=bucket
         )
         return json({"since": since, "until": until, "groups": groups})
+
+    @api.get("/slos/<slo_id:str>/status")
+    async def slo_status(request: Request, slo_id: str) -> HTTPResponse:
+        Query(request, ())
+        return json(await platform.slo_status(slo_id))
 
     return api
 

@@ -15,15 +15,19 @@ from typing import Any
 import ray
 
 from actors.batching import ResultBatcher
+from analytics.slowness import SlownessJudge
 from engine import heartbeats
 from engine.checks.composite import MemberState, set_state_reader
 from engine.errors import ValidationError
 from engine.model import monitor_from_dict
-from engine.result import MonitorState, Reason
+from engine.result import CheckResult, MonitorState, Reason
 from engine.scheduler import LATENESS_BUCKETS, MonitorSeed, MonitorStatus, Scheduler
 from store.base import LatestState
 
 logger = logging.getLogger(__name__)
+
+JUDGE_EVERY = 1.0
+"""Seconds between two looks at which monitors are slow (``analytics.slowness``)."""
 
 # Monitors a booting shard asks for at a time: large enough that a million
 # load in a few hundred calls, small enough that each answer stays a few MB.
@@ -145,9 +149,13 @@ class ShardActor:
         )
         self._scheduler = Scheduler(
             max_in_flight=max_in_flight,
-            on_result=self._batcher.add,
+            on_result=self._take_result,
             shard=name,
         )
+        # Monitors with passing checks since the last look for slowness.
+        self._passed: list[str] = []
+        self._slowness = SlownessJudge(1)
+        self._judging = asyncio.get_running_loop().create_task(self._judge_forever())
         # Composite monitors read the states of their members from alerting,
         # which sees every shard's changes.
         set_state_reader(self._member_states)
@@ -156,6 +164,37 @@ class ShardActor:
         self._loaded = 0
         self._booted = asyncio.Event()
         self._boot_task = asyncio.get_running_loop().create_task(self._boot())
+
+    def _take_result(self, result: CheckResult) -> None:
+        if result.ok:
+            self._passed.append(result.monitor_id)
+        self._batcher.add(result)
+
+    async def _judge_forever(self) -> None:
+        """Every ``JUDGE_EVERY`` seconds, mark the slow monitors DEGRADED.
+
+        A bug here must not stop the shard's checks: it is logged, and the
+        next look goes on.
+        """
+        while True:
+            await asyncio.sleep(JUDGE_EVERY)
+            try:
+                self._judge()
+            except Exception:
+                logger.exception("judging slowness in shard=%s failed", self._name)
+
+    def _judge(self) -> None:
+        passed, self._passed = self._passed, []
+        if not passed:
+            return
+        slots = self._scheduler.slots_of(dict.fromkeys(passed))
+        slots = slots[slots >= 0]
+        rings = self._scheduler.latency_ring()
+        verdicts = self._slowness.judge(
+            slots, rings.samples, rings.positions, self._scheduler.degraded(slots)
+        )
+        if len(verdicts.slots):
+            self._scheduler.mark_degraded(verdicts.slots, verdicts.messages)
 
     async def _member_states(self, monitor_ids: list[str]) -> dict[str, MemberState]:
         found = await self._alert.states.remote(monitor_ids)
@@ -218,6 +257,7 @@ class ShardActor:
         Returns how many results this shard delivered since it started.
         """
         self._boot_task.cancel()
+        self._judging.cancel()
         await self._scheduler.close()
         await self._batcher.flush()
         return self._batcher.delivered

@@ -17,7 +17,7 @@ import math
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -123,6 +123,7 @@ _UP: Final = _STATE_CODE[MonitorState.UP]
 _PENDING: Final = _STATE_CODE[MonitorState.PENDING]
 _DOWN: Final = _STATE_CODE[MonitorState.DOWN]
 _PAUSED: Final = _STATE_CODE[MonitorState.PAUSED]
+_DEGRADED: Final = _STATE_CODE[MonitorState.DEGRADED]
 
 _REASONS: Final = tuple(Reason)
 _REASON_CODE: Final = {reason: code + 1 for code, reason in enumerate(_REASONS)}
@@ -315,6 +316,10 @@ class Scheduler:
         self._last_ok = np.full(capacity, -1, np.int8)
         self._last_reason = np.zeros(capacity, np.int8)
         self._rings = LatencyRings(capacity)
+        # Set by analytics: a passing check of a slot marked slow is DEGRADED,
+        # told by its message, instead of UP.
+        self._degraded = np.zeros(capacity, np.bool_)
+        self._degraded_messages: dict[int, str] = {}
         self._slots: dict[str, int] = {}
         self._free: list[int] = []
         self._used = 0
@@ -386,6 +391,8 @@ class Scheduler:
         self._last_reason[slot] = 0
         self._stage[slot] = _IDLE
         self._rings.reset(slot)
+        self._degraded[slot] = False
+        self._degraded_messages.pop(slot, None)
         if seed is not None:
             self._seed(slot, seed)
         if not monitor.enabled:
@@ -530,6 +537,34 @@ class Scheduler:
             running=stage == _RUNNING,
             next_check_in=next_check_in,
         )
+
+    def slots_of(self, monitor_ids: Iterable[str]) -> npt.NDArray[np.int64]:
+        """The slots of these monitors, -1 for one this shard does not own."""
+        slots = self._slots
+        return np.fromiter(
+            (slots.get(monitor_id, -1) for monitor_id in monitor_ids), np.int64
+        )
+
+    def mark_degraded(
+        self, slots: npt.NDArray[np.int64], messages: Sequence[str | None]
+    ) -> None:
+        """Mark slots slow (with the message that says why) or, with None, not.
+
+        The next passing check of each slot is DEGRADED (or UP again), so the
+        change of state is told by a result, as every other change is.
+        """
+        for slot, message in zip(slots.tolist(), messages, strict=True):
+            if message is None:
+                self._degraded[slot] = False
+                self._degraded_messages.pop(slot, None)
+            else:
+                self._degraded[slot] = True
+                self._degraded_messages[slot] = message[:MESSAGE_LIMIT]
+
+    def degraded(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether each slot is marked slow."""
+        marked: npt.NDArray[np.bool_] = self._degraded[slots]
+        return marked
 
     def latencies(self, monitor_id: str) -> npt.NDArray[np.float32]:
         """The monitor's last successful latencies in ms, oldest first."""
@@ -1001,8 +1036,10 @@ class Scheduler:
         failures = int(self._failures[slot])
         result.attempt = failures if old_code == _PENDING else 0
         if result.ok:
-            new_code = _UP
+            new_code = _DEGRADED if self._degraded[slot] else _UP
             failures = 0
+            if new_code == _DEGRADED:
+                result.message = self._degraded_messages.get(slot, result.message)
         else:
             failures += 1
             retry = result.retryable and old_code != _DOWN
@@ -1019,7 +1056,10 @@ class Scheduler:
         self._last_ok[slot] = int(result.ok)
         if result.ok:
             self._last_reason[slot] = 0
-            self._messages.pop(slot, None)
+            if new_code == _DEGRADED:
+                self._messages[slot] = result.message[:MESSAGE_LIMIT]
+            else:
+                self._messages.pop(slot, None)
             self._rings.record(slot, result.latency_ms)
         else:
             assert result.reason is not None
@@ -1184,6 +1224,7 @@ class Scheduler:
         self._last_latency = _grown(self._last_latency, capacity, np.nan)
         self._last_ok = _grown(self._last_ok, capacity, -1)
         self._last_reason = _grown(self._last_reason, capacity, 0)
+        self._degraded = _grown(self._degraded, capacity, False)
         self._rings.grow(capacity)
 
     def _is_running_check(self, slot: int, check: Check) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from aiohttp import web
 
 from notify.channels.webhook import verify_signature
 from sdk import AsyncClient
@@ -603,3 +604,75 @@ async def test_a_flapping_service_is_told_once_it_flaps_not_on_every_change(
     # Told for the changes before the flapping showed (at the sixth), then
     # no more while it flaps.
     assert len(firing) <= 3
+
+
+async def test_a_service_that_turns_slow_is_degraded_and_told_as_a_warning(
+    http: httpx.AsyncClient, made: Made, inbox: Inbox
+) -> None:
+    delay = {"seconds": 0.0}
+    app = web.Application()
+
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay["seconds"])
+        return web.Response(text="ok")
+
+    app.router.add_get("/health", answer)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        channel_id = await webhook(made, inbox, "slow")
+        monitor_id = new_id("http")
+        await made.post(
+            "routes",
+            {
+                "id": new_id("route"),
+                "monitors": [monitor_id],
+                "channels": [channel_id],
+                "group_wait": 0,
+                "group_interval": 1,
+            },
+        )
+        await made.post(
+            "monitors",
+            {
+                "id": monitor_id,
+                "name": "Checkout",
+                "kind": "http",
+                "target": f"http://127.0.0.1:{runner.addresses[0][1]}/health",
+                "interval": 1,
+                "timeout": 1,
+            },
+        )
+
+        async def learnt() -> bool:
+            answer = await http.get(
+                f"/api/v1/monitors/{monitor_id}/results", params={"limit": 20}
+            )
+            return len(answer.json()["results"]) >= 12
+
+        await eventually(learnt, within=3 * WAIT)
+        delay["seconds"] = 0.3
+        await wait_for_state(http, monitor_id, "degraded")
+        status = await state_of(http, monitor_id)
+        incident = await open_incident(http, monitor_id)
+
+        async def warned() -> list[dict[str, Any]]:
+            return inbox.about("/slow", monitor_id, "firing")
+
+        [warning] = await eventually(warned, within=WAIT)
+        delay["seconds"] = 0.0
+        await wait_for_state(http, monitor_id, "up")
+
+        async def cleared() -> list[dict[str, Any]]:
+            return inbox.about("/slow", monitor_id, "resolved")
+
+        await eventually(cleared, within=WAIT)
+    finally:
+        await runner.cleanup()
+
+    assert "slow: latency" in status["last_message"]
+    assert incident["severity"] == "warning"
+    assert incident["state"] == "degraded"
+    assert warning["severity"] == "warning"
+    assert "usually" in warning["fields"]["members"][0]["message"]

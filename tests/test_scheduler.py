@@ -775,3 +775,27 @@ async def test_a_held_shard_starts_nothing_until_released() -> None:
     assert 1 <= len(probe.starts) <= 2
     assert probe.starts[0][1] - released_at < 0.1
     assert shard.scheduler.stats().lateness_p99_ms > 0
+
+
+async def test_a_monitor_marked_slow_passes_as_degraded_until_unmarked() -> None:
+    name, _ = new_probe()
+    async with running_shard() as shard:
+        shard.scheduler.add(monitor("sluggish", "test-probe", name))
+        first = await shard.scheduler.run_once("sluggish")
+        slots = shard.scheduler.slots_of(["sluggish", "elsewhere"])
+        shard.scheduler.mark_degraded(slots[:1], ["slow: latency 900 ms"])
+        degraded = await shard.scheduler.run_once("sluggish")
+        marked = shard.scheduler.degraded(slots[:1]).tolist()
+        shard.scheduler.mark_degraded(slots[:1], [None])
+        again = await shard.scheduler.run_once("sluggish")
+
+    assert slots[1] == -1
+    assert [first.state, degraded.state, again.state] == [
+        MonitorState.UP,
+        MonitorState.DEGRADED,
+        MonitorState.UP,
+    ]
+    assert degraded.previous_state == MonitorState.UP
+    assert degraded.message == "slow: latency 900 ms"
+    assert again.previous_state == MonitorState.DEGRADED
+    assert marked == [True]

@@ -1,0 +1,74 @@
+"""Judging slowness from a shard's latency rings: sustained, robust, with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.slowness import RECENT, SlownessJudge
+from engine.latency import LatencyRings
+
+
+def rings_with(*histories: list[float]) -> LatencyRings:
+    rings = LatencyRings(len(histories))
+    for slot, history in enumerate(histories):
+        rings.reset(slot)
+        for latency in history:
+            rings.record(slot, latency)
+    return rings
+
+
+def judge(
+    judge: SlownessJudge, rings: LatencyRings, marked: list[bool]
+) -> dict[int, str | None]:
+    slots = np.arange(len(marked), dtype=np.int64)
+    verdicts = judge.judge(slots, rings.samples, rings.positions, np.array(marked))
+    return dict(zip(verdicts.slots.tolist(), verdicts.messages, strict=True))
+
+
+STEADY = [10.0 + (n % 3) for n in range(60)]
+
+
+def test_a_monitor_slow_for_its_last_checks_is_judged_slow_with_a_reason() -> None:
+    rings = rings_with(STEADY + [200.0] * RECENT, STEADY)
+
+    verdicts = judge(SlownessJudge(2), rings, [False, False])
+
+    assert list(verdicts) == [0]
+    assert verdicts[0] == "slow: latency 200 ms over the last 5 checks, usually 11 ms"
+
+
+def test_one_slow_check_is_not_enough() -> None:
+    rings = rings_with([*STEADY, 200.0, 11.0, 10.0])
+
+    assert judge(SlownessJudge(1), rings, [False]) == {}
+
+
+def test_a_noisy_monitor_is_not_slow_within_its_usual_spread() -> None:
+    noisy = [float(v) for v in np.random.default_rng(4).uniform(5, 60, 60)]
+
+    rings = rings_with(noisy + [70.0] * RECENT)
+
+    assert judge(SlownessJudge(1), rings, [False]) == {}
+
+
+def test_a_monitor_with_too_few_latencies_is_not_judged() -> None:
+    rings = rings_with([10.0] * 4 + [500.0] * RECENT)
+
+    assert judge(SlownessJudge(1), rings, [False]) == {}
+
+
+def test_a_slow_monitor_recovers_against_the_latency_it_had_before() -> None:
+    slow = SlownessJudge(1)
+    rings = rings_with(STEADY + [200.0] * RECENT)
+    judge(slow, rings, [False])
+    # Long enough to fill the ring with slow checks: still slow.
+    for _ in range(300):
+        rings.record(0, 200.0)
+    still = judge(slow, rings, [True])
+    for _ in range(RECENT):
+        rings.record(0, 12.0)
+
+    recovered = judge(slow, rings, [True])
+
+    assert still == {}
+    assert recovered == {0: None}

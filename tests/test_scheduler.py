@@ -412,6 +412,8 @@ async def test_update_applies_a_new_interval_at_once_and_keeps_history() -> None
 
         shard.scheduler.update(monitor(monitor_id, "test-probe", name, interval=1))
         await eventually(lambda: len(probe.starts) == 2, 2.5)
+        # A check is recorded a moment after it starts.
+        await eventually(lambda: len(shard.scheduler.latencies(monitor_id)) == 2)
 
         assert shard.scheduler.get(monitor_id).interval == 1
         assert gaps(probe.starts_of(monitor_id))[0] == pytest.approx(1.0, abs=SLACK)

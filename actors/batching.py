@@ -32,7 +32,8 @@ class ResultBatcher:
     ``deliver`` sends one batch and returns when the receiver has it; a
     failed delivery is retried with backoff, so results handed over are
     not dropped while the receiver restarts. ``on_pressure(True)`` asks the
-    producer to hold, ``on_pressure(False)`` lets it go on.
+    producer to hold, ``on_pressure(False)`` lets it go on. ``prepare``, if
+    given, sees each batch, in order, just before it is packed.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class ResultBatcher:
         max_delay: float = DEFAULT_MAX_DELAY,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         on_pressure: Callable[[bool], None] | None = None,
+        prepare: Callable[[list[CheckResult]], None] | None = None,
         name: str = "results",
     ) -> None:
         if max_count < 1 or max_in_flight < 1 or max_delay <= 0:
@@ -53,6 +55,7 @@ class ResultBatcher:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._high_water = max_count * max_in_flight * 2
         self._on_pressure = on_pressure
+        self._prepare = prepare
         self._name = name
         self._buffer: list[CheckResult] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -91,9 +94,20 @@ class ResultBatcher:
         while self._buffer:
             batch = self._buffer[: self._max_count]
             del self._buffer[: self._max_count]
+            if self._prepare is not None:
+                self._prepare_batch(batch)
             task = asyncio.get_running_loop().create_task(self._send(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _prepare_batch(self, batch: list[CheckResult]) -> None:
+        """Let ``prepare`` add to the results before they are packed; a bug
+        there is logged and the batch goes as it is."""
+        assert self._prepare is not None
+        try:
+            self._prepare(batch)
+        except Exception:
+            logger.exception("preparing a batch failed sink=%s", self._name)
 
     async def _send(self, batch: list[CheckResult]) -> None:
         message = pack_results(batch)

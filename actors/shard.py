@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 
 from actors.batching import ResultBatcher
 from analytics.slowness import SlownessJudge
+from analytics.streaming import StreamingScores
 from engine import heartbeats
 from engine.checks.composite import MemberState, set_state_reader
 from engine.errors import ValidationError
@@ -145,8 +147,12 @@ class ShardActor:
         self._started_at = time.time()
         self._node = node_address()
         self._batcher = ResultBatcher(
-            self._deliver, on_pressure=self._pressure, name=f"shard {name}"
+            self._deliver,
+            on_pressure=self._pressure,
+            prepare=self._score,
+            name=f"shard {name}",
         )
+        self._scores = StreamingScores(1)
         self._scheduler = Scheduler(
             max_in_flight=max_in_flight,
             on_result=self._take_result,
@@ -164,6 +170,25 @@ class ShardActor:
         self._loaded = 0
         self._booted = asyncio.Event()
         self._boot_task = asyncio.get_running_loop().create_task(self._boot())
+
+    def _score(self, batch: list[CheckResult]) -> None:
+        """Give each passing result of a batch its anomaly score.
+
+        The score is ``analytics.streaming``'s, kept in the result's details
+        as ``anomaly_score``.
+        """
+        passed = [result for result in batch if result.ok]
+        if not passed:
+            return
+        slots = self._scheduler.slots_of(result.monitor_id for result in passed)
+        known = slots >= 0
+        latencies = np.fromiter((r.latency_ms for r in passed), np.float64)
+        scores = self._scores.update(slots[known], latencies[known])
+        owned = [
+            result for result, mine in zip(passed, known.tolist(), strict=True) if mine
+        ]
+        for result, score in zip(owned, scores.tolist(), strict=True):
+            result.details["anomaly_score"] = round(score, 4)
 
     def _take_result(self, result: CheckResult) -> None:
         if result.ok:
@@ -387,6 +412,7 @@ class ShardActor:
             self._scheduler.update(monitor)
         else:
             self._scheduler.add(monitor, seed)
+            self._scores.reset(self._scheduler.slots_of([monitor.id]))
 
     async def _deliver(self, batch: bytes) -> None:
         await asyncio.gather(

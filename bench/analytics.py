@@ -8,7 +8,8 @@
 2. Batch speed: the same series scored ``--runs`` times; values per second
    of wall time, the best run.
 3. Cost in the shard: ``analytics.rolling.RollingStats.update`` on random
-   batches (``bench.rolling``): CPU microseconds per result, and bytes per
+   batches (``bench.rolling``), and ``analytics.streaming.StreamingScores``
+   on the same kind of batches: CPU microseconds per result, and bytes per
    monitor.
 """
 
@@ -18,7 +19,10 @@ import argparse
 import time
 from typing import Any
 
+import numpy as np
+
 from analytics.anomaly import DEFAULT, anomaly_scores
+from analytics.streaming import StreamingScores
 from bench import report
 from bench.nab import PROFILES, load_corpus, score_corpus
 from bench.report import step
@@ -30,6 +34,7 @@ TARGETS = {
     "nab_standard": 65.0,
     "values_per_second": 1_000_000.0,
     "rolling_us_per_result": 5.0,
+    "streaming_us_per_result": 5.0,
 }
 
 PUBLISHED = {
@@ -89,12 +94,35 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     step(f"rolling statistics: {args.monitors:,} monitors")
     rolling = measure_update_cost(monitors=args.monitors, batches=args.batches)
+    streaming = streaming_cost(args.monitors, args.batches)
     return {
+        "streaming": streaming,
         "nab": profiles,
         "published_standard": PUBLISHED,
         "values": values,
         "values_per_second": values / best,
         "rolling": rolling,
+    }
+
+
+def streaming_cost(monitors: int, batches: int, size: int = 500) -> dict[str, float]:
+    """CPU microseconds per result of the shard's streaming anomaly scores."""
+    rng = np.random.default_rng(1)
+    scores = StreamingScores(monitors)
+    work = [
+        (
+            rng.integers(0, monitors, size).astype(np.int64),
+            rng.lognormal(4.0, 0.5, size),
+        )
+        for _ in range(batches)
+    ]
+    began = time.process_time()
+    for slots, latencies in work:
+        scores.update(slots, latencies)
+    seconds = time.process_time() - began
+    return {
+        "us_per_result": seconds / (batches * size) * 1e6,
+        "bytes_per_monitor": StreamingScores.BYTES_PER_SLOT,
     }
 
 
@@ -126,6 +154,12 @@ def verdicts(figures: dict[str, Any]) -> list[report.Row]:
         report.row(
             "rolling statistics bytes per monitor",
             figures["rolling"]["bytes_per_monitor"],
+        ),
+        report.row(
+            "streaming anomaly score µs per result",
+            figures["streaming"]["us_per_result"],
+            "< 5",
+            figures["streaming"]["us_per_result"] < TARGETS["streaming_us_per_result"],
         ),
     ]
     rows.extend(

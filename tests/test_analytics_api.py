@@ -53,6 +53,9 @@ async def test_a_monitor_analysis_scores_its_latest_results(
                 return found if found["results"] >= 3 else None
 
             analysis = await eventually(enough, within=WAIT)
+            stored = (await http.get(f"/api/v1/monitors/{monitor_id}/results")).json()[
+                "results"
+            ]
             refused = await http.get(
                 f"/api/v1/monitors/{monitor_id}/analysis", params={"threshold_ms": "x"}
             )
@@ -61,6 +64,8 @@ async def test_a_monitor_analysis_scores_its_latest_results(
         unknown = await http.get("/api/v1/monitors/no-such-monitor/analysis")
 
     assert analysis["monitor_id"] == monitor_id
+    # Every passing result is stored with the score its shard gave it.
+    assert all(0 <= r["details"]["anomaly_score"] <= 1 for r in stored if r["ok"])
     assert analysis["success_ratio"] == 1.0
     assert all(0 <= entry["score"] <= 1 for entry in analysis["anomalies"])
     assert analysis["latency"]["p50"] is not None

@@ -88,3 +88,22 @@ async def test_a_slow_sink_presses_back_then_lets_go() -> None:
 def test_nonsense_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="max_count"):
         ResultBatcher(Sink(), max_count=0)
+
+
+async def test_prepare_sees_each_batch_before_it_is_packed() -> None:
+    delivered: list[bytes] = []
+
+    async def deliver(batch: bytes) -> None:
+        delivered.append(batch)
+
+    def prepare(batch: list[CheckResult]) -> None:
+        for result in batch:
+            result.details["seen"] = True
+
+    batcher = ResultBatcher(deliver, max_count=2, prepare=prepare)
+    for number in range(3):
+        batcher.add(result(number))
+    await batcher.flush()
+
+    unpacked = [r for batch in delivered for r in unpack_results(batch)]
+    assert [r.details["seen"] for r in unpacked] == [True, True, True]

@@ -194,3 +194,4 @@ def test_the_analytics_benchmark_scores_nab_and_its_costs(tmp_path: Path) -> Non
     assert 0 < figures["nab"]["standard"]["score"] <= 100
     assert figures["values_per_second"] > 0
     assert figures["rolling"]["us_per_result"] > 0
+    assert figures["streaming"]["us_per_result"] > 0

@@ -16,6 +16,8 @@ import msgpack
 from alerting.engine import AlertEngine, Outcome
 from alerting.maintenance import maintenance_from_dict
 from alerting.rules import policy_from_dict, route_from_dict
+from analytics.reports import burn_span, slo_status, summed_rollups
+from analytics.slo import Slo, slo_from_dict
 from engine.events import RECOVERED, STATE_CHANGED, Event, StateChange, new_event_id
 from engine.result import CheckResult, MonitorState
 from notify.channels import Channel
@@ -37,6 +39,16 @@ STATE_EVENT_ORIGIN = 0xA1E7
 
 TICK_EVERY = 1.0
 """Seconds between two looks at what time has made due (groups, escalations)."""
+
+SLO_EVERY = 10.0
+"""Seconds between two looks at how fast each SLO burns its error budget."""
+
+SLO_PREFIX = "slo:"
+"""The id of the stand-in monitor an SLO's burn alerts are incidents of:
+``slo:<id>``, of kind ``slo``, with the SLO's tags, so routes take it by
+kind (``kinds: [slo]``) or by tag."""
+
+MAX_ROLLUPS = 100_000
 
 MAX_UNSAVED = 10_000
 """Outcomes kept in memory while the store refuses them, before the oldest go."""
@@ -74,6 +86,9 @@ class AlertActor:
         self._engine = AlertEngine()
         self._channels: dict[str, Channel] = {}
         self._writing = asyncio.Lock()
+        self._slos: list[Slo] = []
+        self._slo_states: dict[str, MonitorState] = {}
+        self._watching: asyncio.Task[None] | None = None
         self._unsaved: deque[Saving] = deque()
         self._ticking: asyncio.Task[None] | None = None
         self._starting = asyncio.get_running_loop().create_task(self._start())
@@ -91,8 +106,16 @@ class AlertActor:
             }
         )
         await self._load_settings()
-        self._engine.restore(await self._storage.unresolved_incidents.remote())
-        self._ticking = asyncio.get_running_loop().create_task(self._tick_forever())
+        unresolved = await self._storage.unresolved_incidents.remote()
+        self._engine.restore(unresolved)
+        for incident in unresolved:
+            if incident["monitor_id"].startswith(SLO_PREFIX):
+                self._slo_states[incident["monitor_id"]] = MonitorState(
+                    incident["state"]
+                )
+        loop = asyncio.get_running_loop()
+        self._ticking = loop.create_task(self._tick_forever())
+        self._watching = loop.create_task(self._watch_slos_forever())
 
     async def ready(self) -> bool:
         await asyncio.shield(self._starting)
@@ -163,7 +186,18 @@ class AlertActor:
         """Read the routes, policies, windows and channels again after a change."""
         await asyncio.shield(self._starting)
         await self._load_settings()
-        await self._settle(self._engine.tick(time.time()))
+        now = time.time()
+        kept = {SLO_PREFIX + slo.id for slo in self._slos}
+        gone = [
+            monitor_id
+            for monitor_id in self._engine.monitors
+            if monitor_id.startswith(SLO_PREFIX) and monitor_id not in kept
+        ]
+        for monitor_id in gone:
+            # A deleted SLO's incident is over with it.
+            self._slo_states.pop(monitor_id, None)
+            await self._settle(self._engine.remove_monitor(monitor_id, now))
+        await self._settle(self._engine.tick(now))
 
     async def states(self, monitor_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """``(state, reason, message)`` of each monitor as people see it."""
@@ -212,10 +246,11 @@ class AlertActor:
         return outcome.timeline[-1].to_dict()
 
     async def close(self) -> None:
-        if self._ticking is not None:
-            self._ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticking
+        for task in (self._ticking, self._watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for channel in self._channels.values():
             await channel.close()
 
@@ -226,6 +261,19 @@ class AlertActor:
         policies = await self._storage.settings.remote("escalation")
         windows = await self._storage.settings.remote("maintenance")
         channels = await self._storage.settings.remote("channel")
+        self._slos = [
+            slo_from_dict(body) for body in await self._storage.settings.remote("slo")
+        ]
+        self._engine.set_monitors(
+            {
+                "id": SLO_PREFIX + slo.id,
+                "name": f"SLO {slo.name}",
+                "kind": "slo",
+                "target": "",
+                "tags": list(slo.tags),
+            }
+            for slo in self._slos
+        )
         self._engine.configure(
             routes=[route_from_dict(body) for body in routes],
             policies=[policy_from_dict(body) for body in policies],
@@ -249,6 +297,60 @@ class AlertActor:
                         await self._save_unsaved()
             except Exception:
                 logger.exception("alerting failed to act on time; trying again")
+
+    async def _watch_slos_forever(self) -> None:
+        """Every ``SLO_EVERY`` seconds, turn SLOs' burn alerts into incidents."""
+        while True:
+            await asyncio.sleep(SLO_EVERY)
+            try:
+                await self._watch_slos()
+            except Exception:
+                logger.exception("watching SLOs failed; trying again")
+
+    async def _watch_slos(self) -> None:
+        """An SLO whose page rules fire is DOWN, one whose ticket rule fires is
+        DEGRADED, and one with none firing is UP; a change is told like any
+        monitor's."""
+        for slo in list(self._slos):
+            now = time.time()
+            covered = [
+                monitor_id
+                for monitor_id, definition in self._engine.monitors.items()
+                if not monitor_id.startswith(SLO_PREFIX)
+                and slo.covers(monitor_id, definition.get("tags") or ())
+            ]
+            hourly: list[dict[str, Any]] = []
+            minutely: list[dict[str, Any]] = []
+            for monitor_id in covered:
+                hourly += await self._storage.rollups.remote(
+                    monitor_id, "hour", now - slo.window, now + 1, MAX_ROLLUPS
+                )
+                minutely += await self._storage.rollups.remote(
+                    monitor_id, "minute", now - burn_span(slo), now + 1, MAX_ROLLUPS
+                )
+            status = slo_status(
+                slo, summed_rollups(hourly), summed_rollups(minutely), now=now
+            )
+            alerts = status["alerts"]
+            severities = {alert["severity"] for alert in alerts}
+            state = (
+                MonitorState.DOWN
+                if "page" in severities
+                else MonitorState.DEGRADED
+                if severities
+                else MonitorState.UP
+            )
+            monitor_id = SLO_PREFIX + slo.id
+            before = self._slo_states.get(monitor_id, MonitorState.UP)
+            if state == before:
+                continue
+            self._slo_states[monitor_id] = state
+            message = (
+                alerts[0]["reason"] if alerts else "the error budget burns slowly again"
+            )
+            change = StateChange(monitor_id, now, before, state, None, message)
+            logger.info("slo=%s before=%s after=%s", slo.id, before, state)
+            await self._settle(self._engine.observe(change))
 
     async def _settle(self, outcome: Outcome) -> None:
         """Store and queue what the engine decided, in the order it decided."""

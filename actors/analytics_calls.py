@@ -13,7 +13,13 @@ from typing import Any, Final
 
 from actors.calls import actor_call as _call
 from alerting.settings import SettingNotFound
-from analytics.reports import burn_span, failing_together, monitor_analysis, slo_status
+from analytics.reports import (
+    burn_span,
+    failing_together,
+    monitor_analysis,
+    slo_status,
+    summed_rollups,
+)
 from analytics.slo import slo_from_dict
 from engine.events import StateChange
 
@@ -98,27 +104,6 @@ class AnalyticsCalls:
                 )
             )
         status = await asyncio.to_thread(
-            slo_status, slo, _summed(hourly), _summed(minutely), now=now
+            slo_status, slo, summed_rollups(hourly), summed_rollups(minutely), now=now
         )
         return {**status, "monitors": sorted(monitors)}
-
-
-def _summed(rollups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rollups of several monitors added up per bucket start."""
-    totals: dict[float, dict[str, Any]] = {}
-    for rollup in rollups:
-        kept = totals.get(rollup["start"])
-        if kept is None:
-            totals[rollup["start"]] = {
-                "start": rollup["start"],
-                "count": rollup["count"],
-                "ok": rollup["ok"],
-                "histogram": list(rollup["histogram"]),
-            }
-            continue
-        kept["count"] += rollup["count"]
-        kept["ok"] += rollup["ok"]
-        kept["histogram"] = [
-            a + b for a, b in zip(kept["histogram"], rollup["histogram"], strict=True)
-        ]
-    return [totals[start] for start in sorted(totals)]

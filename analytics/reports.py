@@ -191,3 +191,24 @@ def slo_status(
 def burn_span(slo: Slo) -> float:
     """The longest span any burn alert of ``slo`` looks at, in seconds."""
     return max(max(rule.spans(slo.window)) for rule in BURN_ALERTS)
+
+
+def summed_rollups(rollups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rollups of several monitors added up per bucket start."""
+    totals: dict[float, dict[str, Any]] = {}
+    for rollup in rollups:
+        kept = totals.get(rollup["start"])
+        if kept is None:
+            totals[rollup["start"]] = {
+                "start": rollup["start"],
+                "count": rollup["count"],
+                "ok": rollup["ok"],
+                "histogram": list(rollup["histogram"]),
+            }
+            continue
+        kept["count"] += rollup["count"]
+        kept["ok"] += rollup["ok"]
+        kept["histogram"] = [
+            a + b for a, b in zip(kept["histogram"], rollup["histogram"], strict=True)
+        ]
+    return [totals[start] for start in sorted(totals)]

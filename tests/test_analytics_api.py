@@ -12,6 +12,7 @@ import pytest
 from tests.gateway_monitors import WAIT, new_id
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
+from tests.webhook_inbox import running_inbox
 
 
 @pytest.fixture
@@ -188,3 +189,59 @@ async def test_an_slo_is_configured_and_its_budget_follows_its_monitor(
     assert status["budget"]["total"] > status["budget"]["good"]
     assert bad.status_code == 422
     assert unknown.status_code == 404
+
+
+async def test_an_slo_burning_its_budget_fast_is_told_as_an_incident(
+    http: httpx.AsyncClient,
+) -> None:
+    slo_id = new_id("slo")
+    monitor_id = new_id("failing")
+    made: list[str] = []
+    async with running_inbox() as inbox:
+        try:
+            for collection, body in (
+                (
+                    "channels",
+                    {
+                        "id": new_id("hook"),
+                        "kind": "webhook",
+                        "url": f"{inbox.url}/budget",
+                    },
+                ),
+                (
+                    "slos",
+                    {
+                        "id": slo_id,
+                        "monitors": [monitor_id],
+                        "objective": {"kind": "availability", "target": 99},
+                        "window": "7d",
+                    },
+                ),
+            ):
+                answer = await http.post(f"/api/v1/{collection}", json=body)
+                assert answer.status_code == 201, answer.text
+                made.append(f"/api/v1/{collection}/{body['id']}")
+            route = {
+                "id": new_id("route"),
+                "kinds": ["slo"],
+                "channels": [made[0].rsplit("/", 1)[1]],
+                "group_wait": 0,
+            }
+            assert (await http.post("/api/v1/routes", json=route)).status_code == 201
+            made.insert(0, f"/api/v1/routes/{route['id']}")
+            with TcpTarget() as target:
+                failing = tcp(monitor_id, target)
+            # Nothing listens there any more: every check fails.
+            await http.post("/api/v1/monitors", json=failing)
+            made.insert(0, f"/api/v1/monitors/{monitor_id}")
+
+            async def told() -> list[dict[str, Any]]:
+                return inbox.about("/budget", f"slo:{slo_id}", "firing")
+
+            [notification] = await eventually(told, within=3 * WAIT)
+        finally:
+            for path in made:
+                await http.delete(path)
+
+    assert "error budget burning" in notification["text"]
+    assert notification["severity"] == "critical"

@@ -49,6 +49,7 @@ from alerting.incidents import (
 )
 from alerting.maintenance import MaintenanceWindow
 from alerting.rules import EscalationPolicy, Route
+from analytics.correlation import likely_root
 from engine.events import Event, StateChange, new_event_id
 from engine.result import MonitorState
 from notify.message import FIRING
@@ -854,6 +855,7 @@ class AlertEngine:
                 monitor=self._group_facts(group, len(firing), len(members)),
                 at=now,
                 state=str(MonitorState.DOWN if firing else MonitorState.UP),
+                message=self._root_of(firing),
                 started_at=first.opened_at,
                 members=members,
                 severity=_worst(firing or resolved),
@@ -884,6 +886,22 @@ class AlertEngine:
             outcome.incidents[incident.id] = incident
 
     # Notifications.
+
+    def _root_of(self, firing: list[Incident]) -> str:
+        """Which of several failing monitors is the likely root, in words."""
+        if len(firing) < 2:
+            return ""
+        root = likely_root(
+            [incident.monitor_id for incident in firing],
+            first_failed={i.monitor_id: i.opened_at for i in firing},
+            depends_on={
+                i.monitor_id: tuple(
+                    (self.monitors.get(i.monitor_id) or {}).get("depends_on") or ()
+                )
+                for i in firing
+            },
+        )
+        return "Likely root: " + root.explanation
 
     def _facts(self, incident: Incident) -> MonitorFacts:
         definition = self.monitors.get(incident.monitor_id) or {}

@@ -1219,15 +1219,23 @@ def _more(words: str) -> str:
     )
 
 
+_EN_PROBLEM: Final = "{{ 'degraded' if state == 'degraded' else 'down' }}"
+_TR_PROBLEM: Final = "{{ 'yavaşladı' if state == 'degraded' else 'çalışmıyor' }}"
+"""What a single monitor's firing notification says it is: down, or degraded
+(working, but slow or unusual)."""
+
 _DEFAULTS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
     "en": {
         FIRING: (
-            "{{ monitor.name }} is down",
-            "{{ monitor.name }} is down{% if reason %} ({{ reason }}){% endif %}.\n"
+            "{{ monitor.name }} is " + _EN_PROBLEM,
+            "{{ monitor.name }} is "
+            + _EN_PROBLEM
+            + "{% if reason %} ({{ reason }}){% endif %}.\n"
             "{% if message %}{{ message }}\n{% endif %}"
             "\n"
             "Target: {{ monitor.target }}\n"
-            "Down since: {{ started_at }} ({{ duration }})\n" + _LINK,
+            "{{ 'Degraded' if state == 'degraded' else 'Down' }} since: "
+            "{{ started_at }} ({{ duration }})\n" + _LINK,
         ),
         RESOLVED: (
             "{{ monitor.name }} is up again",
@@ -1246,6 +1254,7 @@ _DEFAULTS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
             "{{ count }} monitors are down:\n"
             + _MEMBER_LINES
             + _more("and {n} more")
+            + "{% if message %}\n{{ message }}\n{% endif %}"
             + "\nDown since: {{ started_at }} ({{ duration }})\n"
             + _LINK,
         ),
@@ -1260,8 +1269,10 @@ _DEFAULTS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
     },
     "tr": {
         FIRING: (
-            "{{ monitor.name }} çalışmıyor",
-            "{{ monitor.name }} çalışmıyor{% if reason %} ({{ reason }}){% endif %}.\n"
+            "{{ monitor.name }} " + _TR_PROBLEM,
+            "{{ monitor.name }} "
+            + _TR_PROBLEM
+            + "{% if reason %} ({{ reason }}){% endif %}.\n"
             "{% if message %}{{ message }}\n{% endif %}"
             "\n"
             "Hedef: {{ monitor.target }}\n"
@@ -1284,6 +1295,7 @@ _DEFAULTS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
             "{{ count }} monitör çalışmıyor:\n"
             + _MEMBER_LINES
             + _more("{n} monitör daha")
+            + "{% if message %}\n{{ message }}\n{% endif %}"
             + "\nKesinti başlangıcı: {{ started_at }} ({{ duration }})\n"
             + _LINK,
         ),

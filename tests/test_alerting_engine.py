@@ -577,3 +577,19 @@ def test_an_untold_child_is_held_when_its_parent_goes_down_after_it() -> None:
     assert db is not None
     assert db.held == DEPENDENCY
     assert [n.event.monitor.id for n in notices] == ["router"]
+
+
+def test_a_group_notification_names_the_monitor_that_failed_first() -> None:
+    engine = engine_with(
+        monitor("db"),
+        monitor("api"),
+        monitor("web"),
+        routes=[{"id": "all", "group_by": [], "channels": ["ops"], "group_wait": 30}],
+    )
+    engine.observe(change("db", DOWN, T0))
+    engine.observe(change("api", DOWN, T0 + 40))
+    engine.observe(change("web", DOWN, T0 + 42))
+
+    [notice] = run(engine, T0 + 60)
+
+    assert notice.event.message.startswith("Likely root: db failed 40 s before")

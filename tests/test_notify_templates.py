@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -213,7 +214,9 @@ def test_default_wording_for_one_monitor_in_each_language(
 def test_default_wording_for_a_group_of_three_monitors(
     language: str, status: str, title: str, text: str
 ) -> None:
-    group = event(status, monitor=MonitorFacts("prod", "prod"), members=GROUP)
+    group = event(
+        status, monitor=MonitorFacts("prod", "prod"), members=GROUP, message=""
+    )
 
     notification = render_notification(group, ChannelTemplates(language))
 
@@ -527,3 +530,32 @@ def test_a_message_id_depends_on_the_key_alone() -> None:
     assert first == message_id("api:1714564800:firing", "example.com")
     assert first != message_id("api:1714564800:resolved", "example.com")
     assert re.fullmatch(r"<[0-9a-f]{40}@example\.com>", first)
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "since"),
+    [
+        ("en", "API is degraded", "Degraded since:"),
+        ("tr", "API yavaşladı", "Kesinti başlangıcı:"),
+    ],
+)
+def test_a_degraded_monitor_is_told_as_degraded_not_down(
+    language: str, title: str, since: str
+) -> None:
+    slow = event(FIRING, state="degraded", reason="", message="slow: latency 900 ms")
+
+    notification = render_notification(slow, ChannelTemplates(language=language))
+
+    assert notification.title == title
+    assert "slow: latency 900 ms" in notification.text
+    assert since in notification.text
+
+
+def test_a_group_notification_says_which_member_is_the_likely_root() -> None:
+    root = "Likely root: db failed 42 s before the 2 others"
+    group = event(FIRING, monitor=MonitorFacts("prod", "prod"), members=GROUP)
+    group = dataclasses.replace(group, message=root)
+
+    notification = render_notification(group)
+
+    assert f"\n{root}\n" in notification.text

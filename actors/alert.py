@@ -13,10 +13,10 @@ from typing import Any
 
 import msgpack
 
+from actors.analytics_calls import measure_slo
 from alerting.engine import AlertEngine, Outcome
 from alerting.maintenance import maintenance_from_dict
 from alerting.rules import policy_from_dict, route_from_dict
-from analytics.reports import burn_span, slo_status, summed_rollups
 from analytics.slo import Slo, slo_from_dict
 from engine.events import RECOVERED, STATE_CHANGED, Event, StateChange, new_event_id
 from engine.result import CheckResult, MonitorState
@@ -47,8 +47,6 @@ SLO_PREFIX = "slo:"
 """The id of the stand-in monitor an SLO's burn alerts are incidents of:
 ``slo:<id>``, of kind ``slo``, with the SLO's tags, so routes take it by
 kind (``kinds: [slo]``) or by tag."""
-
-MAX_ROLLUPS = 100_000
 
 MAX_UNSAVED = 10_000
 """Outcomes kept in memory while the store refuses them, before the oldest go."""
@@ -206,11 +204,6 @@ class AlertActor:
             monitor_id: self._engine.state_of(monitor_id) for monitor_id in monitor_ids
         }
 
-    async def maintained(self) -> dict[str, str]:
-        """Monitors under maintenance now, each with its window's id."""
-        await asyncio.shield(self._starting)
-        return self._engine.maintained()
-
     async def alerting_status(self) -> dict[str, dict[str, Any]]:
         """``AlertEngine.alerting_status``: windows, incidents and causes."""
         await asyncio.shield(self._starting)
@@ -313,24 +306,19 @@ class AlertActor:
         monitor's."""
         for slo in list(self._slos):
             now = time.time()
-            covered = [
-                monitor_id
-                for monitor_id, definition in self._engine.monitors.items()
-                if not monitor_id.startswith(SLO_PREFIX)
-                and slo.covers(monitor_id, definition.get("tags") or ())
-            ]
-            hourly: list[dict[str, Any]] = []
-            minutely: list[dict[str, Any]] = []
-            for monitor_id in covered:
-                hourly += await self._storage.rollups.remote(
-                    monitor_id, "hour", now - slo.window, now + 1, MAX_ROLLUPS
-                )
-                minutely += await self._storage.rollups.remote(
-                    monitor_id, "minute", now - burn_span(slo), now + 1, MAX_ROLLUPS
-                )
-            status = slo_status(
-                slo, summed_rollups(hourly), summed_rollups(minutely), now=now
+            monitors = self._engine.monitors
+            # Only an SLO chosen by tag needs a look at every monitor.
+            covered = (
+                [
+                    monitor_id
+                    for monitor_id, definition in monitors.items()
+                    if not monitor_id.startswith(SLO_PREFIX)
+                    and slo.covers(monitor_id, definition.get("tags") or ())
+                ]
+                if slo.tags
+                else [m for m in slo.monitors if m in monitors]
             )
+            status = await measure_slo(self._storage, slo, covered, now)
             alerts = status["alerts"]
             severities = {alert["severity"] for alert in alerts}
             state = (

@@ -131,11 +131,6 @@ class AlertingCalls:
             raise SettingNotFound(kind, setting_id)
         await _call(self._alert.reload_settings.remote())
 
-    async def maintained(self) -> dict[str, str]:
-        """Monitors under maintenance now, each with the id of its window."""
-        found: dict[str, str] = await _call(self._alert.maintained.remote())
-        return found
-
     # Deliveries.
 
     async def send_test(self, channel_id: str) -> dict[str, Any]:

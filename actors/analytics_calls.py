@@ -20,7 +20,7 @@ from analytics.reports import (
     slo_status,
     summed_rollups,
 )
-from analytics.slo import slo_from_dict
+from analytics.slo import Slo, slo_from_dict
 from engine.events import StateChange
 
 MAX_CHANGES: Final = 100_000
@@ -85,25 +85,29 @@ class AnalyticsCalls:
                 self._coordinator.find.remote(tag, None, None, None, None)
             )
             monitors.update(monitor["id"] for monitor in found)
-        now = time.time()
-        hourly: list[dict[str, Any]] = []
-        minutely: list[dict[str, Any]] = []
-        for monitor_id in sorted(monitors):
-            hourly.extend(
-                await _call(
-                    self._storage.rollups.remote(
-                        monitor_id, "hour", now - slo.window, now + 1, MAX_ROLLUPS
-                    )
-                )
-            )
-            minutely.extend(
-                await _call(
-                    self._storage.rollups.remote(
-                        monitor_id, "minute", now - burn_span(slo), now + 1, MAX_ROLLUPS
-                    )
-                )
-            )
-        status = await asyncio.to_thread(
-            slo_status, slo, summed_rollups(hourly), summed_rollups(minutely), now=now
-        )
+        status = await measure_slo(self._storage, slo, sorted(monitors), time.time())
         return {**status, "monitors": sorted(monitors)}
+
+
+async def measure_slo(
+    storage: Any, slo: Slo, monitor_ids: list[str], now: float
+) -> dict[str, Any]:
+    """``analytics.reports.slo_status`` of ``slo`` over these monitors' rollups:
+    hourly ones for the budget, minute ones for the burn alerts' spans."""
+    hourly: list[dict[str, Any]] = []
+    minutely: list[dict[str, Any]] = []
+    for monitor_id in monitor_ids:
+        hourly += await _call(
+            storage.rollups.remote(
+                monitor_id, "hour", now - slo.window, now + 1, MAX_ROLLUPS
+            )
+        )
+        minutely += await _call(
+            storage.rollups.remote(
+                monitor_id, "minute", now - burn_span(slo), now + 1, MAX_ROLLUPS
+            )
+        )
+    status: dict[str, Any] = await asyncio.to_thread(
+        slo_status, slo, summed_rollups(hourly), summed_rollups(minutely), now=now
+    )
+    return status

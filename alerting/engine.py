@@ -176,6 +176,10 @@ class AlertEngine:
         self._checked: dict[str, _Checked] = {}
         self._open: dict[str, str] = {}
         self._groups: dict[str, _Group] = {}
+        # Which group each incident is in, and which monitors depend on each
+        # monitor: both are looked up on every change, so neither is a scan.
+        self._group_of: dict[str, str] = {}
+        self._children: dict[str, set[str]] = {}
         self._changes: dict[str, deque[float]] = {}
         self._flapping: set[str] = set()
         self._seen_until: dict[str, float] = {}
@@ -214,8 +218,22 @@ class AlertEngine:
         routes match and group by, and the options that are plain values.
         """
         for definition in definitions:
-            self.monitors[definition["id"]] = _alerting_fields(definition)
+            kept = _alerting_fields(definition)
+            self._forget_parents(kept["id"])
+            self.monitors[kept["id"]] = kept
+            for parent in kept["depends_on"] or ():
+                self._children.setdefault(parent, set()).add(kept["id"])
         self._coverage_stale = True
+
+    def _forget_parents(self, monitor_id: str) -> None:
+        """Take a monitor out of the children of the monitors it depended on."""
+        old = self.monitors.get(monitor_id)
+        for parent in (old or {}).get("depends_on") or ():
+            children = self._children.get(parent)
+            if children is not None:
+                children.discard(monitor_id)
+                if not children:
+                    del self._children[parent]
 
     def set_states(self, states: Mapping[str, tuple[str, str, str]]) -> None:
         """Seed the checked state of monitors: ``{id: (state, reason, message)}``.
@@ -339,7 +357,7 @@ class AlertEngine:
         if change.after == MonitorState.UP:
             self._release_dependents(monitor_id, at, outcome)
         elif change.after == MonitorState.DOWN:
-            self._hold_untold_dependents(at, outcome)
+            self._hold_untold_dependents(monitor_id, at, outcome)
         self._track_all(outcome)
         return outcome
 
@@ -349,12 +367,13 @@ class AlertEngine:
         incident = self.open_incident_of(monitor_id)
         if incident is not None:
             self._resolve(incident, at, "deleted", outcome)
-        self.monitors.pop(monitor_id, None)
         self._checked.pop(monitor_id, None)
         self._changes.pop(monitor_id, None)
         self._seen_until.pop(monitor_id, None)
         self._flapping.discard(monitor_id)
         self._release_dependents(monitor_id, at, outcome)
+        self._forget_parents(monitor_id)
+        self.monitors.pop(monitor_id, None)
         self._track_all(outcome)
         return outcome
 
@@ -504,10 +523,7 @@ class AlertEngine:
         self.incidents.pop(incident.id, None)
         self._open.pop(incident.monitor_id, None)
         self._timed.discard(incident.id)
-        group = self._groups.get(incident.group or "")
-        for candidate in self._groups.values():
-            if incident.id in candidate.members:
-                group = candidate
+        group = self._groups.get(self._group_of.pop(incident.id, ""))
         if group is not None:
             group.members.discard(incident.id)
             group.changed = True
@@ -602,15 +618,34 @@ class AlertEngine:
                 frontier.append(parent)
         return cause
 
-    def _hold_untold_dependents(self, at: float, outcome: Outcome) -> None:
-        """Hold incidents not told yet whose cause has just gone DOWN."""
-        for incident in list(self.incidents.values()):
+    def _dependents_incidents(self, monitor_id: str) -> list[Incident]:
+        """The open incidents of the monitors that depend on ``monitor_id``,
+        directly or through others."""
+        found: list[Incident] = []
+        seen = {monitor_id}
+        frontier = [monitor_id]
+        while frontier:
+            for child in self._children.get(frontier.pop(), ()):
+                if child in seen:
+                    continue
+                seen.add(child)
+                frontier.append(child)
+                incident = self.open_incident_of(child)
+                if incident is not None:
+                    found.append(incident)
+        return found
+
+    def _hold_untold_dependents(
+        self, monitor_id: str, at: float, outcome: Outcome
+    ) -> None:
+        """Hold the dependents' incidents not told yet: their cause is now DOWN."""
+        for incident in self._dependents_incidents(monitor_id):
             if incident.held is None and incident.notified_at is None:
                 self._hold_or_tell(incident, at, outcome)
 
     def _release_dependents(self, monitor_id: str, at: float, outcome: Outcome) -> None:
-        """Look again at incidents held because of a monitor that is back."""
-        for incident in list(self.incidents.values()):
+        """Look again at dependents' incidents held because of a monitor now back."""
+        for incident in self._dependents_incidents(monitor_id):
             if incident.held == DEPENDENCY:
                 self._hold_or_tell(incident, at, outcome)
 
@@ -773,6 +808,10 @@ class AlertEngine:
         incident.route = route.id
         labels = route.labels(self.monitors[incident.monitor_id])
         key = route.id + "\x1f" + "\x1f".join(labels)
+        previous = self._group_of.get(incident.id)
+        if previous is not None and previous != key:
+            self._leave_groups(incident)
+        self._group_of[incident.id] = key
         group = self._groups.get(key)
         if group is None:
             group_id = incident.group or "group-" + _digest(key, incident.id)[:20]
@@ -782,10 +821,10 @@ class AlertEngine:
         return group
 
     def _leave_groups(self, incident: Incident) -> None:
-        for group in self._groups.values():
-            if incident.id in group.members:
-                group.members.discard(incident.id)
-                group.changed = True
+        group = self._groups.get(self._group_of.pop(incident.id, ""))
+        if group is not None:
+            group.members.discard(incident.id)
+            group.changed = True
 
     def _flush(self, group: _Group, now: float, outcome: Outcome) -> None:
         """Send what a group has to say now, if anything."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
 OPEN: Final = "open"
@@ -80,13 +80,17 @@ class Incident:
         return self.status == ACKNOWLEDGED
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Every field is a plain value, so a shallow copy is a whole one;
+        # ``dataclasses.asdict`` would deep-copy each on every change.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["escalated_channels"] = list(self.escalated_channels)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Incident:
-        known = {item.name for item in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
+        values = {key: value for key, value in data.items() if key in _FIELD_NAMES}
         values["escalated_channels"] = tuple(values.get("escalated_channels") or ())
         return cls(**values)
+
+
+_FIELD_NAMES: Final = tuple(item.name for item in fields(Incident))

@@ -7,7 +7,7 @@ sending.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -91,8 +91,7 @@ def put_setting_call(collection: str, setting: Mapping[str, Any]) -> Call:
 class AsyncAlerting:
     """Incidents, alert settings and deliveries, for ``AsyncClient``."""
 
-    def _send(self, call: Any) -> Awaitable[Any]:
-        raise NotImplementedError
+    _send: Callable[[Call], Awaitable[Any]]
 
     async def incidents(
         self,
@@ -173,8 +172,7 @@ class AsyncAlerting:
 class Alerting:
     """Incidents, alert settings and deliveries, for the blocking ``Client``."""
 
-    def _send(self, call: Any) -> Any:
-        raise NotImplementedError
+    _send: Callable[[Call], Any]
 
     def incidents(
         self,

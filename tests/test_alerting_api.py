@@ -84,6 +84,21 @@ async def webhook(made: Made, inbox: Inbox, name: str, **fields: Any) -> str:
     return channel_id
 
 
+async def quick_route(made: Made, channel_id: str, *monitors: str) -> None:
+    """A route telling ``channel_id`` about these monitors at once, changes
+    within a second."""
+    await made.post(
+        "routes",
+        {
+            "id": new_id("route"),
+            "monitors": list(monitors),
+            "channels": [channel_id],
+            "group_wait": 0,
+            "group_interval": 1,
+        },
+    )
+
+
 async def tcp_monitor(made: Made, target: TcpTarget, **fields: Any) -> str:
     monitor_id = new_id("tcp")
     await made.post(
@@ -153,16 +168,7 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
 ) -> None:
     channel_id = await webhook(made, inbox, "ops", secret=SECRET)
     monitor_id = new_id("tcp")
-    await made.post(
-        "routes",
-        {
-            "id": new_id("route"),
-            "monitors": [monitor_id],
-            "channels": [channel_id],
-            "group_wait": 0,
-            "group_interval": 1,
-        },
-    )
+    await quick_route(made, channel_id, monitor_id)
     await made.post(
         "monitors",
         {
@@ -314,16 +320,7 @@ async def test_maintenance_shows_its_state_and_holds_alerts_until_it_ends(
 ) -> None:
     channel_id = await webhook(made, inbox, "quiet")
     monitor_id = new_id("tcp")
-    await made.post(
-        "routes",
-        {
-            "id": new_id("route"),
-            "monitors": [monitor_id],
-            "channels": [channel_id],
-            "group_wait": 0,
-            "group_interval": 1,
-        },
-    )
+    await quick_route(made, channel_id, monitor_id)
     window_id = new_id("window")
     now = time.time()
     window = await made.post(
@@ -574,16 +571,7 @@ async def test_a_flapping_service_is_told_once_it_flaps_not_on_every_change(
 ) -> None:
     channel_id = await webhook(made, inbox, "flaps")
     monitor_id = new_id("tcp")
-    await made.post(
-        "routes",
-        {
-            "id": new_id("route"),
-            "monitors": [monitor_id],
-            "channels": [channel_id],
-            "group_wait": 0,
-            "group_interval": 1,
-        },
-    )
+    await quick_route(made, channel_id, monitor_id)
     await tcp_monitor(made, target, id=monitor_id)
     await wait_for_state(http, monitor_id, "up")
 
@@ -623,16 +611,7 @@ async def test_a_service_that_turns_slow_is_degraded_and_told_as_a_warning(
     try:
         channel_id = await webhook(made, inbox, "slow")
         monitor_id = new_id("http")
-        await made.post(
-            "routes",
-            {
-                "id": new_id("route"),
-                "monitors": [monitor_id],
-                "channels": [channel_id],
-                "group_wait": 0,
-                "group_interval": 1,
-            },
-        )
+        await quick_route(made, channel_id, monitor_id)
         await made.post(
             "monitors",
             {

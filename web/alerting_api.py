@@ -27,7 +27,7 @@ from engine.errors import FieldError, ValidationError
 from notify.settings import HIDDEN, hide_secrets, keep_secrets, secret_fields
 from store.alerting import INCIDENT_STATUSES
 from store.outbox import STATES as OUTBOX_STATES
-from web.errors import ApiError, BadRequest
+from web.errors import ApiError, BadRequest, summary
 from web.params import Query, json_object
 
 logger = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _setting_routes(
             return await platform.put_setting(kind, body)
         except ValidationError as exc:
             raise InvalidSetting(
-                f"the {kind} is not valid: " + _summary(exc.errors), exc.errors
+                f"the {kind} is not valid: " + summary(exc.errors), exc.errors
             ) from None
 
     async def listing(request: Request) -> HTTPResponse:
@@ -265,11 +265,7 @@ def _refuse_placeholders(kind: str, body: Mapping[str, Any]) -> None:
         if body.get(name) == HIDDEN
     ]
     if errors:
-        raise InvalidSetting("the channel is not valid: " + _summary(errors), errors)
-
-
-def _summary(errors: list[FieldError]) -> str:
-    return str(errors[0]) if len(errors) == 1 else f"{len(errors)} problems"
+        raise InvalidSetting("the channel is not valid: " + summary(errors), errors)
 
 
 def _statuses(text: str | None) -> list[str] | None:

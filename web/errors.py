@@ -50,6 +50,11 @@ class BadRequest(ApiError):
         return cls(f"{name}: {problem}", [FieldError(name, problem)])
 
 
+def summary(errors: list[FieldError]) -> str:
+    """The one problem, or how many there are, for an error's message."""
+    return str(errors[0]) if len(errors) == 1 else f"{len(errors)} problems"
+
+
 def error_response(
     status: int, message: str, fields: Iterable[FieldError] = ()
 ) -> HTTPResponse:
@@ -69,10 +74,7 @@ def install_error_handlers(app: Sanic[Any, Any]) -> None:
 
     async def invalid(request: Request, exc: Exception) -> HTTPResponse:
         assert isinstance(exc, ValidationError)
-        count = len(exc.errors)
-        message = "the monitor is not valid: " + (
-            str(exc.errors[0]) if count == 1 else f"{count} problems"
-        )
+        message = "the monitor is not valid: " + summary(exc.errors)
         return error_response(422, message, exc.errors)
 
     async def not_found(request: Request, exc: Exception) -> HTTPResponse:

@@ -49,6 +49,13 @@ class AnalyticsCalls:
         )
         return {"monitor_id": monitor_id, **analysis}
 
+    async def monitor_baselines(self, monitor_id: str) -> dict[str, Any]:
+        """A monitor's rolling figures and hour-of-week baselines, from its shard."""
+        found: dict[str, Any] = await _call(
+            self._coordinator.baselines.remote(monitor_id)
+        )
+        return found
+
     async def failing_together(
         self, *, since: float, until: float, bucket: float = 60.0
     ) -> list[dict[str, Any]]:

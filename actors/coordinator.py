@@ -14,6 +14,7 @@ from typing import Any
 
 import ray
 
+from actors.calls import actor_call
 from actors.placement import assign, owner
 from actors.platform import MonitorExists, MonitorNotFound, ShardNotFound
 from engine.dependencies import dependency_cycle
@@ -534,6 +535,14 @@ class Coordinator:
         definition = self._existing(monitor_id)
         statuses = await self._shard_of(monitor_id).statuses.remote([monitor_id])
         return {**definition, "status": statuses[0] if statuses else None}
+
+    async def baselines(self, monitor_id: str) -> dict[str, Any]:
+        await self._loaded.wait()
+        self._existing(monitor_id)
+        found: dict[str, Any] = await actor_call(
+            self._shard_of(monitor_id).baselines.remote(monitor_id)
+        )
+        return found
 
     async def find(
         self,

@@ -16,6 +16,8 @@ import numpy as np
 import ray
 
 from actors.batching import ResultBatcher
+from actors.platform import MonitorNotFound
+from analytics.rolling import RollingStats, baseline_report, season_name
 from analytics.slowness import SlownessJudge
 from analytics.streaming import StreamingScores
 from engine import heartbeats
@@ -153,6 +155,7 @@ class ShardActor:
             name=f"shard {name}",
         )
         self._scores = StreamingScores(1)
+        self._rolling = RollingStats(1)
         self._scheduler = Scheduler(
             max_in_flight=max_in_flight,
             on_result=self._take_result,
@@ -172,23 +175,44 @@ class ShardActor:
         self._boot_task = asyncio.get_running_loop().create_task(self._boot())
 
     def _score(self, batch: list[CheckResult]) -> None:
-        """Give each passing result of a batch its anomaly score.
+        """Fold a batch into the rolling statistics, and score its passing results.
 
         The score is ``analytics.streaming``'s, kept in the result's details
-        as ``anomaly_score``.
+        as ``anomaly_score``. Latencies of monitors marked slow do not move
+        their hour-of-week baselines, so a slow spell never becomes usual.
         """
-        passed = [result for result in batch if result.ok]
-        if not passed:
-            return
-        slots = self._scheduler.slots_of(result.monitor_id for result in passed)
+        slots = self._scheduler.slots_of(result.monitor_id for result in batch)
         known = slots >= 0
-        latencies = np.fromiter((r.latency_ms for r in passed), np.float64)
-        scores = self._scores.update(slots[known], latencies[known])
-        owned = [
-            result for result, mine in zip(passed, known.tolist(), strict=True) if mine
+        if not known.any():
+            return
+        owned = [result for result, k in zip(batch, known.tolist(), strict=True) if k]
+        mine = slots[known]
+        count = len(owned)
+        latencies = np.fromiter((r.latency_ms for r in owned), np.float64, count)
+        ok = np.fromiter((r.ok for r in owned), np.bool_, count)
+        self._rolling_room(int(mine.max()))
+        self._rolling.update(
+            mine,
+            latencies.astype(np.float32),
+            ok,
+            np.fromiter((r.started_at for r in owned), np.float64, count),
+            learn=~self._scheduler.degraded(mine),
+        )
+
+        if not ok.any():
+            return
+        scores = self._scores.update(mine[ok], latencies[ok])
+        passed = [
+            result for result, good in zip(owned, ok.tolist(), strict=True) if good
         ]
-        for result, score in zip(owned, scores.tolist(), strict=True):
+        for result, score in zip(passed, scores.tolist(), strict=True):
             result.details["anomaly_score"] = round(score, 4)
+
+    def _rolling_room(self, slot: int) -> None:
+        """Room in the rolling statistics for ``slot``, doubling as slots grow."""
+        capacity = self._rolling.capacity
+        if slot >= capacity:
+            self._rolling.grow(max(slot + 1, 2 * capacity))
 
     def _take_result(self, result: CheckResult) -> None:
         if result.ok:
@@ -214,9 +238,18 @@ class ShardActor:
             return
         slots = self._scheduler.slots_of(dict.fromkeys(passed))
         slots = slots[slots >= 0]
+        if not len(slots):
+            return
+        self._rolling_room(int(slots.max()))
+        now = time.time()
         rings = self._scheduler.latency_ring()
         verdicts = self._slowness.judge(
-            slots, rings.samples, rings.positions, self._scheduler.degraded(slots)
+            slots,
+            rings.samples,
+            rings.positions,
+            self._scheduler.degraded(slots),
+            self._rolling.trusted_usual(slots, now),
+            season_name(now),
         )
         if len(verdicts.slots):
             self._scheduler.mark_degraded(verdicts.slots, verdicts.messages)
@@ -329,6 +362,18 @@ class ShardActor:
     async def monitor_ids(self) -> list[str]:
         return self._scheduler.monitor_ids()
 
+    async def baselines(self, monitor_id: str) -> dict[str, Any]:
+        """What the shard knows of a monitor's usual behaviour (``baseline_report``)."""
+        slot = int(self._scheduler.slots_of([monitor_id])[0])
+        if slot < 0:
+            raise MonitorNotFound(monitor_id)
+        self._rolling_room(slot)
+        report = baseline_report(
+            self._rolling, slot, self._scheduler.latencies(monitor_id), time.time()
+        )
+        slow = bool(self._scheduler.degraded(np.array([slot], np.int64))[0])
+        return {"monitor_id": monitor_id, "slow": slow, **report}
+
     async def statuses(
         self, monitor_ids: list[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -412,7 +457,10 @@ class ShardActor:
             self._scheduler.update(monitor)
         else:
             self._scheduler.add(monitor, seed)
-            self._scores.reset(self._scheduler.slots_of([monitor.id]))
+            slots = self._scheduler.slots_of([monitor.id])
+            self._scores.reset(slots)
+            self._rolling_room(int(slots.max()))
+            self._rolling.reset(slots)
 
     async def _deliver(self, batch: bytes) -> None:
         await asyncio.gather(

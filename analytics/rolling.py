@@ -5,7 +5,8 @@ scheduler's slot number like ``engine.latency.LatencyRings``, updated once per
 result batch without a Python loop per result. Beside it are the read-only
 helpers that summarise rows of a ``LatencyRings`` (median, MAD, percentiles).
 
-Memory per slot, 884 bytes in all (the budget is about 1 KB):
+Memory per slot, 556 bytes in all (a shard keeps one row per monitor, so
+every byte here is a megabyte at a million monitors):
 
 =====================  =========================================  =====
 what                   layout                                     bytes
@@ -14,9 +15,12 @@ EWMA mean, variance    two float32                                    8
 latency count          uint32 (results that fed the EWMA)             4
 ok bits                two uint64, the last 128 results               16
 result, ok counts      two uint32                                     8
-last result time       float64, Unix seconds                          8
-hour-of-week baseline  168 x (float16 mean, float16 dev, uint8 n)   840
+first, last result     two float64, Unix seconds                     16
+hour-of-week baseline  168 x (float16 mean, uint8 count)            504
 =====================  =========================================  =====
+
+A bucket keeps no spread of its own: how much a latency may stray is judged
+from the whole latency ring (``robust_centre``), scaled to the bucket.
 
 A row of zeros is an empty row: emptiness is read from the counts, never from
 a NaN sentinel. So arrays are allocated with ``np.zeros``, whose pages the
@@ -29,6 +33,7 @@ a Thursday, so it falls in bucket 72.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,16 +54,30 @@ _HI_OF_100 = np.uint64((1 << (100 - 64)) - 1)
 
 SlotArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-# A bucket's mean, spread and count, one entry per slot asked about.
-Baseline = tuple[
-    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint8]
-]
+# A bucket's mean and count, one entry per slot asked about.
+Baseline = tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]
 
 
 def hour_of_week(at: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """The hour-of-week bucket (0 is Monday 00:00 UTC) of each Unix time."""
     hours = np.floor_divide(np.asarray(at, np.float64), 3600.0)
     return ((hours + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK).astype(np.intp)
+
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+TRUSTED_AGE = 7 * 86_400.0
+"""Seconds a monitor must have been checked before its buckets are trusted:
+a bucket younger than a week has seen its hour once, which says nothing of
+the week."""
+TRUSTED_SAMPLES = 2
+"""Samples a bucket needs before it is trusted."""
+
+
+def season_name(at: float) -> str:
+    """The hour of week of a Unix time, for people: ``"Tuesday 14:00 UTC"``."""
+    bucket = int(hour_of_week(np.array([at]))[0])
+    return f"{DAYS[bucket // 24]} {bucket % 24:02d}:00 UTC"
 
 
 def robust_centre(
@@ -133,9 +152,9 @@ class RollingStats:
         "_hi",
         "_results",
         "_oks",
+        "_first_at",
         "_last_at",
         "_base_mean",
-        "_base_dev",
         "_base_count",
     )
     __slots__ = ("_alpha", "_baseline_alpha", *_ARRAYS)
@@ -155,9 +174,9 @@ class RollingStats:
         self._hi = np.zeros(capacity, np.uint64)
         self._results = np.zeros(capacity, np.uint32)
         self._oks = np.zeros(capacity, np.uint32)
+        self._first_at = np.zeros(capacity, np.float64)
         self._last_at = np.zeros(capacity, np.float64)
         self._base_mean = np.zeros((capacity, HOURS_PER_WEEK), np.float16)
-        self._base_dev = np.zeros((capacity, HOURS_PER_WEEK), np.float16)
         self._base_count = np.zeros((capacity, HOURS_PER_WEEK), np.uint8)
 
     @property
@@ -191,8 +210,13 @@ class RollingStats:
         latency_ms: npt.NDArray[np.float32],
         ok: npt.NDArray[np.bool_],
         at: FloatArray,
+        learn: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         """Fold one batch of results, given in order, into the slots' rows.
+
+        ``learn`` says, per result, whether its latency may move the
+        hour-of-week baseline (all do when it is None): an owner that knows a
+        monitor is in a bad spell keeps the spell out of what is usual.
 
         A batch holds results of many monitors, and a monitor may appear more
         than once; its results must then be applied in batch order, since
@@ -210,8 +234,13 @@ class RollingStats:
         latency_ms = np.asarray(latency_ms, np.float32)
         ok = np.asarray(ok, np.bool_)
         at = np.asarray(at, np.float64)
-        if not slots.shape == latency_ms.shape == ok.shape == at.shape:
-            raise ValueError("slots, latency_ms, ok and at must have one shape")
+        learn = (
+            np.ones(slots.shape, np.bool_)
+            if learn is None
+            else np.asarray(learn, np.bool_)
+        )
+        if not slots.shape == latency_ms.shape == ok.shape == at.shape == learn.shape:
+            raise ValueError("slots, latency_ms, ok, at and learn must have one shape")
         if slots.ndim != 1:
             raise ValueError("a batch is 1-D: one entry per result")
         if slots.size == 0:
@@ -223,7 +252,13 @@ class RollingStats:
         while remaining.size:
             _, first = np.unique(slots[remaining], return_index=True)
             picked = remaining[first]
-            self._apply(slots[picked], latency_ms[picked], ok[picked], at[picked])
+            self._apply(
+                slots[picked],
+                latency_ms[picked],
+                ok[picked],
+                at[picked],
+                learn[picked],
+            )
             if first.size == remaining.size:
                 break
             left = np.ones(remaining.size, np.bool_)
@@ -237,8 +272,9 @@ class RollingStats:
         successful latency), ``success_10`` and ``success_100`` (the share of
         ok results among the last 10 and 100, or fewer while the monitor is
         young; NaN before any result), ``count`` and ``ok_count`` (all
-        results), ``latency_count`` (results that fed the EWMA) and
-        ``last_at`` (Unix seconds of the latest result, NaN before any).
+        results), ``latency_count`` (results that fed the EWMA), ``first_at``
+        and ``last_at`` (Unix seconds of the first and the latest result, NaN
+        before any).
         """
         slots = np.asarray(slots, np.int64)
         latencies = self._latencies[slots]
@@ -258,26 +294,45 @@ class RollingStats:
             "count": results,
             "ok_count": self._oks[slots],
             "latency_count": latencies,
+            "first_at": np.where(results > 0, self._first_at[slots], np.nan),
             "last_at": np.where(results > 0, self._last_at[slots], np.nan),
         }
 
     def baseline(self, slots: SlotArray, at: FloatArray) -> Baseline:
         """Each slot's usual latency for the hour of week of the matching ``at``.
 
-        Returns the bucket's EWMA mean and EWMA absolute deviation (ms, NaN
-        for an empty bucket) and its sample count, which saturates at 255: a
-        caller decides from it whether the bucket has seen enough weeks to be
-        trusted.
+        Returns the bucket's mean (ms, NaN for an empty bucket) and its
+        sample count, which saturates at 255: a caller decides from the count
+        and the slot's ``first_at`` whether the bucket has seen enough weeks
+        to be trusted.
         """
         slots = np.asarray(slots, np.int64)
         hours = hour_of_week(at)
         count = self._base_count[slots, hours]
-        empty = count == 0
         mean = self._base_mean[slots, hours].astype(np.float32)
-        spread = self._base_dev[slots, hours].astype(np.float32)
-        mean[empty] = np.nan
-        spread[empty] = np.nan
-        return mean, spread, count
+        mean[count == 0] = np.nan
+        return mean, count
+
+    def trusted_usual(self, slots: SlotArray, now: float) -> FloatArray:
+        """Each slot's usual latency for the hour of ``now``, NaN if untrusted.
+
+        A bucket is trusted once the slot's first result is ``TRUSTED_AGE``
+        old and the bucket holds ``TRUSTED_SAMPLES``.
+        """
+        slots = np.asarray(slots, np.int64)
+        mean, count = self.baseline(slots, np.full(len(slots), now))
+        results = self._results[slots]
+        old = (results > 0) & (now - self._first_at[slots] >= TRUSTED_AGE)
+        trusted = old & (count >= TRUSTED_SAMPLES)
+        usual: FloatArray = np.where(trusted, mean.astype(np.float64), np.nan)
+        return usual
+
+    def week(self, slot: int) -> Baseline:
+        """One slot's 168 buckets, Monday 00:00 UTC first, as ``baseline`` gives."""
+        count = self._base_count[slot].copy()
+        mean = self._base_mean[slot].astype(np.float32)
+        mean[count == 0] = np.nan
+        return mean, count
 
     def _apply(
         self,
@@ -285,8 +340,11 @@ class RollingStats:
         latency_ms: npt.NDArray[np.float32],
         ok: npt.NDArray[np.bool_],
         at: FloatArray,
+        learn: npt.NDArray[np.bool_],
     ) -> None:
         """Fold one result into each of ``slots``, which are all distinct."""
+        first = self._results[slots] == 0
+        self._first_at[slots[first]] = at[first]
         self._results[slots] += np.uint32(1)
         self._oks[slots] += ok.astype(np.uint32)
         self._last_at[slots] = at
@@ -303,7 +361,8 @@ class RollingStats:
         slots = slots[fed]
         values = np.clip(latency_ms[fed], 0.0, MAX_LATENCY_MS)
         self._update_ewma(slots, values)
-        self._update_baseline(slots, values, at[fed])
+        learnt = learn[fed]
+        self._update_baseline(slots[learnt], values[learnt], at[fed][learnt])
 
     def _update_ewma(self, slots: SlotArray, values: npt.NDArray[np.float32]) -> None:
         """The incremental EWMA of mean and variance, the first value its seed.
@@ -330,25 +389,18 @@ class RollingStats:
         A bucket sees a given hour of the week only, so it fills over weeks,
         and a plain EWMA seeded by its first sample would let that one sample
         dominate for dozens more. So the weight of the n-th sample is
-        ``max(baseline_alpha, 1 / n)``: the mean and deviation are plain
-        averages until ``n`` reaches ``1 / baseline_alpha``, then an EWMA. The
-        count saturates at 255, so weights never fall below 1/255. The
-        deviation of each sample is taken from the bucket's mean before the
-        sample, which is how a new latency would be judged.
+        ``max(baseline_alpha, 1 / n)``: the mean is a plain average until
+        ``n`` reaches ``1 / baseline_alpha``, then an EWMA. The count
+        saturates at 255, so weights never fall below 1/255.
         """
         hours = hour_of_week(at)
         count = self._base_count[slots, hours]
-        first = count == 0
         count = np.minimum(count.astype(np.int32) + 1, COUNT_CEILING)
         weight = np.maximum(np.float32(self._baseline_alpha), 1.0 / count)
         weight = weight.astype(np.float32)
 
         mean = self._base_mean[slots, hours].astype(np.float32)
-        dev = self._base_dev[slots, hours].astype(np.float32)
-        miss = np.abs(values - mean)
-        dev = np.where(first, np.float32(0.0), dev + weight * (miss - dev))
         self._base_mean[slots, hours] = mean + weight * (values - mean)
-        self._base_dev[slots, hours] = dev
         self._base_count[slots, hours] = count
 
     def _arrays(self) -> list[npt.NDArray[Any]]:
@@ -362,3 +414,59 @@ def _ratio(
     ratio = np.full(part.shape, np.nan, np.float64)
     np.divide(part, whole, out=ratio, where=whole > 0)
     return ratio
+
+
+def baseline_report(
+    stats: RollingStats, slot: int, ring: npt.NDArray[np.float32], now: float
+) -> dict[str, Any]:
+    """What one slot knows of its usual behaviour, for the API.
+
+    ``ring`` is the slot's latency ring, oldest first. The report holds the
+    rolling figures, the ring's robust centre and percentiles, the 168
+    hour-of-week buckets (Monday 00:00 UTC first), and the usual latency
+    for the hour of ``now`` when its bucket is trusted.
+    """
+    slots = np.array([slot], np.int64)
+    snapshot = {key: _plain(values[0]) for key, values in stats.snapshot(slots).items()}
+    row = np.full((1, max(len(ring), 1)), np.nan, np.float16)
+    row[0, : len(ring)] = ring
+    median, mad = robust_centre(row)
+    p50, p95, p99 = percentiles(row)
+    mean, count = stats.week(slot)
+    usual = float(stats.trusted_usual(slots, now)[0])
+    first_at = snapshot["first_at"]
+    return {
+        **snapshot,
+        "ring": {
+            "samples": len(ring),
+            "median_ms": _plain(median[0]),
+            "mad_ms": _plain(mad[0]),
+            "p50_ms": _plain(p50[0]),
+            "p95_ms": _plain(p95[0]),
+            "p99_ms": _plain(p99[0]),
+        },
+        "now": {
+            "hour_of_week": int(hour_of_week(np.array([now]))[0]),
+            "season": season_name(now),
+            "usual_ms": _plain(usual),
+        },
+        "trusted_from": None if first_at is None else first_at + TRUSTED_AGE,
+        "hours": [
+            {
+                "hour_of_week": bucket,
+                "day": DAYS[bucket // 24],
+                "hour": bucket % 24,
+                "mean_ms": _plain(mean[bucket]),
+                "samples": int(count[bucket]),
+            }
+            for bucket in range(HOURS_PER_WEEK)
+        ],
+    }
+
+
+def _plain(value: Any) -> float | int | None:
+    """A numpy scalar as JSON would have it: NaN as None, floats rounded."""
+    if isinstance(value, np.integer):
+        return int(value)
+    number = float(value)
+    return None if math.isnan(number) else round(number, 3)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 API: Final = "/api/v1"
 
-SETTINGS: Final = ("channels", "routes", "escalation-policies", "maintenance")
+SETTINGS: Final = ("channels", "routes", "escalation-policies", "maintenance", "slos")
 """The collections of alert settings, as the API names them."""
 
 

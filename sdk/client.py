@@ -20,6 +20,7 @@ import httpx
 
 from engine.model import slugify
 from sdk.alerting import Alerting, AsyncAlerting, Call
+from sdk.analytics import Analytics, AsyncAnalytics
 from sdk.errors import (
     BadRequest,
     Conflict,
@@ -258,7 +259,7 @@ def _transport_error(base_url: str, exc: httpx.HTTPError) -> UpcastError:
     return UpcastError(f"the request to {base_url} failed: {exc}")
 
 
-class AsyncClient(AsyncAlerting):
+class AsyncClient(AsyncAlerting, AsyncAnalytics):
     """The Upcast API for asyncio code.
 
     ``base_url`` is the gateway's address, e.g. ``http://127.0.0.1:8080``;
@@ -456,7 +457,7 @@ class AsyncClient(AsyncAlerting):
         await self.close()
 
 
-class Client(Alerting):
+class Client(Alerting, Analytics):
     """The Upcast API for blocking code; the same methods as ``AsyncClient``."""
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:

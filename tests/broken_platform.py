@@ -181,6 +181,9 @@ class BrokenPlatform:
     ) -> dict[str, Any]:
         raise self._fail()
 
+    async def monitor_baselines(self, monitor_id: str) -> dict[str, Any]:
+        raise self._fail()
+
     async def failing_together(
         self, *, since: float, until: float, bucket: float = 60.0
     ) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sdk.client import AsyncClient
 from tests.gateway_monitors import WAIT, new_id
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
@@ -41,7 +42,7 @@ async def state(http: httpx.AsyncClient, monitor_id: str) -> str:
 
 
 async def test_a_monitor_analysis_scores_its_latest_results(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, gateway_url: str
 ) -> None:
     with TcpTarget() as target:
         monitor_id = new_id("analysed")
@@ -60,9 +61,13 @@ async def test_a_monitor_analysis_scores_its_latest_results(
             refused = await http.get(
                 f"/api/v1/monitors/{monitor_id}/analysis", params={"threshold_ms": "x"}
             )
+            async with AsyncClient(gateway_url) as client:
+                baselines = await client.baselines(monitor_id)
+                few = await client.analysis(monitor_id, results=2)
         finally:
             await http.delete(f"/api/v1/monitors/{monitor_id}")
         unknown = await http.get("/api/v1/monitors/no-such-monitor/analysis")
+        no_baselines = await http.get("/api/v1/monitors/no-such-monitor/baselines")
 
     assert analysis["monitor_id"] == monitor_id
     # Every passing result is stored with the score its shard gave it.
@@ -72,6 +77,22 @@ async def test_a_monitor_analysis_scores_its_latest_results(
     assert analysis["latency"]["p50"] is not None
     assert refused.status_code == 400
     assert unknown.status_code == 404
+    assert few["results"] == 2
+    # The shard's rolling figures and hour-of-week buckets: the buckets hold
+    # the results so far, and a new monitor's are not trusted yet.
+    assert baselines["monitor_id"] == monitor_id
+    assert baselines["count"] >= 3
+    assert baselines["success_10"] == 1.0
+    assert baselines["ewma_mean"] > 0
+    assert baselines["ring"]["median_ms"] > 0
+    now = baselines["now"]
+    assert sum(hour["samples"] for hour in baselines["hours"]) >= 3
+    assert 0 <= now["hour_of_week"] < 168
+    assert now["usual_ms"] is None
+    assert now["season"].endswith(":00 UTC")
+    assert len(baselines["hours"]) == 168
+    assert baselines["slow"] is False
+    assert no_baselines.status_code == 404
 
 
 async def test_breaking_the_root_of_a_tree_names_it_and_holds_the_rest(

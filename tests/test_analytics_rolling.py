@@ -15,6 +15,7 @@ from analytics.rolling import (
     hour_of_week,
     percentiles,
     robust_centre,
+    season_name,
 )
 from bench.rolling import measure_update_cost
 from engine.latency import SAMPLES
@@ -95,7 +96,7 @@ def test_failed_checks_count_for_success_but_not_for_latency() -> None:
     assert int(snapshot["ok_count"][0]) == 1
     assert int(snapshot["latency_count"][0]) == 1
     assert float(snapshot["success_10"][0]) == 0.5
-    assert int(stats.baseline(np.array([0], np.int64), np.array([MONDAY]))[2][0]) == 1
+    assert int(stats.baseline(np.array([0], np.int64), np.array([MONDAY]))[1][0]) == 1
 
 
 @pytest.mark.parametrize(
@@ -212,15 +213,13 @@ def test_a_latency_updates_only_the_bucket_of_its_hour_of_week() -> None:
     fold(stats, [0], [250.0], [True], [sunday_late])
     slots = np.zeros(3, np.int64)
 
-    mean, spread, count = stats.baseline(
+    mean, count = stats.baseline(
         slots, np.array([sunday_late, MONDAY, sunday_late + 7 * 86400])
     )
 
     assert count.tolist() == [1, 0, 1]
     assert mean[0] == 250.0
-    assert spread[0] == 0.0
     assert math.isnan(float(mean[1]))
-    assert math.isnan(float(spread[1]))
 
 
 def test_a_young_bucket_is_the_plain_average_of_its_samples() -> None:
@@ -229,11 +228,9 @@ def test_a_young_bucket_is_the_plain_average_of_its_samples() -> None:
     for week, value in enumerate(values):
         fold(stats, [0], [value], [True], [MONDAY + week * 7 * 86400])
 
-    mean, spread, count = stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))
+    mean, count = stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))
 
     assert float(mean[0]) == pytest.approx(sum(values) / len(values), rel=1e-3)
-    # Each deviation is taken from the mean before the sample: 40, 30, 20.
-    assert float(spread[0]) == pytest.approx((0.0 + 40.0 + 30.0 + 20.0) / 4, rel=1e-3)
     assert int(count[0]) == len(values)
 
 
@@ -242,11 +239,53 @@ def test_a_bucket_count_saturates_at_255() -> None:
     for week in range(300):
         fold(stats, [0], [75.0], [True], [MONDAY + week * 7 * 86400])
 
-    mean, spread, count = stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))
+    mean, count = stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))
 
     assert int(count[0]) == 255
     assert float(mean[0]) == 75.0
-    assert float(spread[0]) == 0.0
+
+
+def test_results_left_out_of_learning_move_the_ewma_but_not_the_baseline() -> None:
+    stats = RollingStats(1)
+    fold(stats, [0], [100.0], [True], [MONDAY])
+
+    stats.update(
+        np.zeros(2, np.int64),
+        np.array([900.0, 900.0], np.float32),
+        np.ones(2, np.bool_),
+        np.array([MONDAY + 60, MONDAY + 120]),
+        learn=np.zeros(2, np.bool_),
+    )
+    mean, count = stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))
+
+    assert float(mean[0]) == 100.0
+    assert int(count[0]) == 1
+    assert one_slot(stats, 0, "ewma_mean") > 100.0
+    assert int(one_slot(stats, 0, "latency_count")) == 3
+
+
+def test_first_at_is_kept_from_the_first_result_until_the_slot_is_reset() -> None:
+    stats = RollingStats(1)
+    fold(stats, [0, 0], [10.0, 20.0], [False, True], [MONDAY, MONDAY + 30])
+
+    assert one_slot(stats, 0, "first_at") == MONDAY
+    assert one_slot(stats, 0, "last_at") == MONDAY + 30
+    stats.reset(0)
+    assert math.isnan(one_slot(stats, 0, "first_at"))
+
+
+def test_a_week_lists_every_bucket_from_monday_midnight() -> None:
+    stats = RollingStats(2)
+    tuesday_two_pm = MONDAY + (24 + 14) * 3600.0
+    fold(stats, [1, 1], [120.0, 80.0], [True, True], [tuesday_two_pm, MONDAY])
+
+    mean, count = stats.week(1)
+
+    assert mean.shape == count.shape == (HOURS_PER_WEEK,)
+    assert float(mean[38]) == 120.0
+    assert float(mean[0]) == 80.0
+    assert int(count.sum()) == 2
+    assert np.isnan(np.delete(mean, [0, 38])).all()
 
 
 @pytest.mark.parametrize("capacity", [5, 8, 1000])
@@ -262,9 +301,9 @@ def test_growing_keeps_every_row_and_adds_empty_ones(capacity: int) -> None:
     assert stats.capacity == capacity
     for key, value in before.items():
         np.testing.assert_array_equal(value, after[key], key)
-    assert stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))[2][0] == 1
+    assert stats.baseline(np.zeros(1, np.int64), np.array([MONDAY]))[1][0] == 1
     assert (stats.snapshot(added)["count"] == 0).all()
-    assert (stats.baseline(added, np.full(added.size, MONDAY))[2] == 0).all()
+    assert (stats.baseline(added, np.full(added.size, MONDAY))[1] == 0).all()
 
 
 @pytest.mark.parametrize("capacity", [0, 3, 4])
@@ -284,7 +323,7 @@ def test_reset_clears_one_slot_and_leaves_the_others() -> None:
 
     stats.reset(0)
     snapshot = stats.snapshot(np.array([0, 1], np.int64))
-    counts = stats.baseline(np.array([0, 1], np.int64), np.array([MONDAY, MONDAY]))[2]
+    counts = stats.baseline(np.array([0, 1], np.int64), np.array([MONDAY, MONDAY]))[1]
 
     assert snapshot["count"].tolist() == [0, 1]
     assert math.isnan(float(snapshot["ewma_mean"][0]))
@@ -383,3 +422,23 @@ def test_the_update_benchmark_reports_cost_and_memory() -> None:
     assert set(figures) == {"us_per_result", "bytes_per_monitor"}
     assert figures["us_per_result"] > 0
     assert figures["bytes_per_monitor"] <= 1024
+
+
+def test_a_bucket_is_trusted_once_the_monitor_is_a_week_old() -> None:
+    stats = RollingStats(1)
+    tuesday_two_pm = MONDAY + (24 + 14) * 3600.0
+    slot = np.zeros(1, np.int64)
+    fold(stats, [0, 0], [120.0, 120.0], [True, True], [tuesday_two_pm] * 2)
+    in_first_week = stats.trusted_usual(slot, tuesday_two_pm + 60)
+    for week in range(1, 3):
+        fold(stats, [0], [120.0], [True], [tuesday_two_pm + week * 7 * 86400])
+
+    in_second_week = stats.trusted_usual(slot, tuesday_two_pm + 7 * 86400 + 60)
+    in_third_week = stats.trusted_usual(slot, tuesday_two_pm + 14 * 86400 + 60)
+    at_another_hour = stats.trusted_usual(slot, tuesday_two_pm + 14 * 86400 + 3600)
+
+    assert math.isnan(float(in_first_week[0]))
+    assert float(in_second_week[0]) == 120.0
+    assert float(in_third_week[0]) == 120.0
+    assert math.isnan(float(at_another_hour[0]))
+    assert season_name(tuesday_two_pm) == "Tuesday 14:00 UTC"

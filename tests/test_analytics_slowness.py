@@ -72,3 +72,43 @@ def test_a_slow_monitor_recovers_against_the_latency_it_had_before() -> None:
 
     assert still == {}
     assert recovered == {0: None}
+
+
+def test_a_trusted_seasonal_usual_replaces_the_ring_and_names_the_hour() -> None:
+    rings = rings_with(STEADY + [200.0] * RECENT, STEADY + [200.0] * RECENT)
+    slots = np.arange(2, dtype=np.int64)
+    # Slot 0 is usually this slow at this hour; slot 1 usually fast.
+    seasonal = np.array([190.0, 11.0])
+
+    verdicts = SlownessJudge(2).judge(
+        slots,
+        rings.samples,
+        rings.positions,
+        np.zeros(2, np.bool_),
+        seasonal,
+        "Tuesday 14:00 UTC",
+    )
+
+    assert verdicts.slots.tolist() == [1]
+    assert verdicts.messages == [
+        "slow: latency 200 ms over the last 5 checks, usual 11 ms for Tuesday 14:00 UTC"
+    ]
+
+
+def test_an_hour_usually_fast_makes_a_normal_latency_slow() -> None:
+    evening = [150.0 + (n % 3) for n in range(60)]
+    rings = rings_with(evening + [150.0] * RECENT)
+
+    verdicts = SlownessJudge(1).judge(
+        np.zeros(1, np.int64),
+        rings.samples,
+        rings.positions,
+        np.zeros(1, np.bool_),
+        np.array([40.0]),
+        "Sunday 03:00 UTC",
+    )
+
+    assert verdicts.slots.tolist() == [0]
+    assert verdicts.messages == [
+        "slow: latency 150 ms over the last 5 checks, usual 40 ms for Sunday 03:00 UTC"
+    ]

@@ -1,10 +1,12 @@
 """The analytics part of the REST API: analyses of stored results and failures.
 
 Under ``/api/v1``: ``/monitors/<id>/analysis`` (anomaly scores of the latest
-results, latency percentiles and trend, certificate expiry) and
-``/analytics/failing-together`` (monitors that failed together over a span,
-each group with its likely root) and ``/slos/<id>/status`` (an SLO's error
-budget and the burn-rate alerts firing now).
+results, latency percentiles and trend, certificate expiry),
+``/monitors/<id>/baselines`` (rolling figures and the hour-of-week baselines
+its shard keeps), ``/analytics/failing-together`` (monitors that failed
+together over a span, each group with its likely root) and
+``/slos/<id>/status`` (an SLO's error budget and the burn-rate alerts firing
+now).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
                 monitor_id, limit=results, threshold_ms=threshold
             )
         )
+
+    @api.get("/monitors/<monitor_id:str>/baselines")
+    async def baselines(request: Request, monitor_id: str) -> HTTPResponse:
+        Query(request, ())
+        return json(await platform.monitor_baselines(monitor_id))
 
     @api.get("/analytics/failing-together")
     async def failing_together(request: Request) -> HTTPResponse:

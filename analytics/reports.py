@@ -48,7 +48,7 @@ def monitor_analysis(
     passed = [r for r in ordered if r.get("ok") and r.get("latency_ms") is not None]
     at = np.array([r["started_at"] for r in passed], dtype=np.float64)
     latency = np.array([r["latency_ms"] for r in passed], dtype=np.float64)
-    scores = anomaly_scores(latency)
+    scores = anomaly_scores(latency, seconds=at)
     outcomes = np.array([bool(r.get("ok")) for r in ordered])
 
     analysis: dict[str, Any] = {

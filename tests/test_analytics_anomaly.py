@@ -21,9 +21,15 @@ def test_a_prefix_scores_as_it_does_within_the_whole_series(prefix: int) -> None
     values = daily(3000)
     values[2000:2010] += 80
 
+    seconds = 1_700_000_000.0 + 300.0 * np.arange(len(values))
+
     whole = anomaly_scores(values)
+    timed = anomaly_scores(values, seconds=seconds)
 
     assert np.array_equal(anomaly_scores(values[:prefix]), whole[:prefix])
+    assert np.array_equal(
+        anomaly_scores(values[:prefix], seconds=seconds[:prefix]), timed[:prefix]
+    )
 
 
 def test_every_score_is_between_0_and_1() -> None:
@@ -75,3 +81,21 @@ def test_anything_but_one_series_is_refused() -> None:
     with pytest.raises(ValueError, match="values: must be one series"):
         anomaly_scores(np.zeros((3, 3)))
     assert len(anomaly_scores([])) == 0
+
+
+def test_timestamps_must_match_the_values() -> None:
+    with pytest.raises(ValueError, match="seconds: must match values"):
+        anomaly_scores(daily(400), seconds=np.arange(399.0))
+
+
+def test_a_value_usual_overall_but_not_at_its_hour_scores_higher_with_times() -> None:
+    rows = 12 * 24 * 14
+    values = daily(rows)
+    seconds = 1_700_006_400.0 + 300.0 * np.arange(rows)
+    # The night's low level, at midday of the last day, for an hour.
+    values[-150:-138] = values[-150 - 144 : -138 - 144]
+
+    plain = anomaly_scores(values)
+    timed = anomaly_scores(values, seconds=seconds)
+
+    assert timed[-150:-138].max() > plain[-150:-138].max()

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Final
 
 import numpy as np
@@ -105,6 +106,18 @@ class DetectorConfig:
 DEFAULT: Final = DetectorConfig()
 
 
+def _kernels() -> ModuleType:
+    """``analytics.kernels``, imported on first use.
+
+    numba costs about 50 MB and a fifth of a second in every process that
+    imports it; shards import this module for its settings and
+    ``normal_cdf`` and never score a whole series, so they never load it.
+    """
+    from analytics import kernels
+
+    return kernels
+
+
 def ewma(values: Floats, alpha: float, start: float | Floats) -> Floats:
     """``y[i] = (1 - alpha) * y[i - 1] + alpha * values[i]``, with ``y[-1] = start``.
 
@@ -127,16 +140,15 @@ def before(values: Floats, first: float) -> Floats:
 
 
 def value_surprise(values: Floats, alpha: float, error_alpha: float) -> Floats:
-    """How far each value is from the running prediction, in usual errors (log)."""
-    start = float(values[0])
-    predicted = before(ewma(values, alpha, start), start)
-    error = np.abs(values - predicted)
-    # Errors start at 1% of the first value, so the first rows are not
-    # divided by nothing.
-    first_error = abs(start) * 0.01 + 1e-9
-    usual = before(ewma(error, error_alpha, first_error), first_error)
-    floor = 1e-3 * np.abs(predicted) + 1e-9
-    surprise: Floats = np.log1p(error / (usual + floor))
+    """How far each value is from the running prediction, in usual errors (log).
+
+    With ``predicted = before(ewma(values, alpha, start), start)``, the
+    error ``|values - predicted|``, and its usual size ``before(ewma(error,
+    error_alpha, e0), e0)`` starting at 1% of the first value (so the first
+    rows are not divided by nothing): ``log1p(error / (usual + floor))``,
+    where the floor is 0.1% of the prediction.
+    """
+    surprise: Floats = _kernels().surprise(values, alpha, error_alpha)
     return surprise
 
 
@@ -174,22 +186,17 @@ def normal_cdf(z: Floats) -> Floats:
 def likelihoods(raws: Floats, history: float, shorts: Sequence[float]) -> Floats:
     """``likelihood`` of every row of ``raws``, row ``k`` averaged by ``shorts[k]``.
 
-    The rows share the long filters, which is cheaper than one at a time.
+    Row by row: ``recent = ewma(raw, short, raw[0])`` against ``mean =
+    before(ewma(raw, history, raw[0]), raw[0])`` and ``variance =
+    before(ewma((raw - mean) ** 2, history, 1), 1)``, as
+    ``normal_cdf((recent - mean) / sqrt(variance))``.
     """
-    first = raws[:, 0]
-    mean = ewma(raws, history, first)
-    mean = np.concatenate([first[:, np.newaxis], mean[:, :-1]], axis=1)
-    variance = ewma((raws - mean) ** 2, history, np.ones(len(raws)))
-    variance = before(variance, 1.0)
-    recent = raws.copy()
-    for short in set(shorts) - {1.0}:
-        rows = [row for row, each in enumerate(shorts) if each == short]
-        recent[rows] = ewma(raws[rows], short, first[rows])
-    recent -= mean
-    variance += 1e-9
-    np.sqrt(variance, out=variance)
-    recent /= variance
-    return normal_cdf(recent)
+    found: Floats = _kernels().likelihood_rows(
+        np.ascontiguousarray(raws, dtype=np.float64),
+        history,
+        np.asarray(shorts, dtype=np.float64),
+    )
+    return found
 
 
 def bands(values: Floats, levels: int, learn: int) -> Ints:
@@ -242,7 +249,18 @@ def stable_order(codes: Ints) -> Ints:
 
 
 def seen_before(codes: Ints) -> Ints:
-    """For each row, how many earlier rows hold the same code."""
+    """For each row, how many earlier rows hold the same code.
+
+    Codes from 0 to ``COUNTED_CODES`` are counted in one pass; others are
+    ranked within runs of a stable sort.
+    """
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    kernels = _kernels()
+    low, high = int(codes.min()), int(codes.max())
+    if low >= 0 and high < kernels.COUNTED_CODES:
+        counted: Ints = kernels.seen_before(codes, high + 1)
+        return counted
     order = stable_order(codes)
     ranked = codes[order]
     # Each sorted row's rank within its run of equal codes.
@@ -268,13 +286,13 @@ def pattern_novelty(band: Ints, context: int, base: int) -> Floats:
 
 
 def level_shift(values: Floats, fast: float, slow: float) -> Floats:
-    """How far a fast mean is from a slow one, in usual steps (log)."""
-    steps = np.abs(np.diff(values, prepend=values[0]))
-    start = float(values[0])
-    # Steps start at 1% of the first value, as errors do.
-    usual_step = abs(start) * 0.01 + 1e-9
-    gap = np.abs(ewma(values, fast, start) - ewma(values, slow, start))
-    shift: Floats = np.log1p(gap / (ewma(steps, slow, usual_step) + 1e-9))
+    """How far a fast mean is from a slow one, in usual steps (log).
+
+    ``log1p(|ewma(values, fast, v0) - ewma(values, slow, v0)| / (usual +
+    1e-9))``, where the usual step is ``ewma(|diff(values)|, slow, s0)``,
+    starting at 1% of the first value as errors do.
+    """
+    shift: Floats = _kernels().level_shift(values, fast, slow)
     return shift
 
 

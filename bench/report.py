@@ -40,10 +40,12 @@ def row(name: str, value: float | None, goal: str = "", met: bool | None = None)
     """One line of the table; ``met`` is None for a figure without a target."""
     if value is None:
         shown = "n/a"
+    elif isinstance(value, int) or abs(value) >= 1000:
+        shown = f"{value:,.0f}"
     elif abs(value) < 10:
         shown = f"{value:,.2f}"
     else:
-        shown = f"{value:,.0f}"
+        shown = f"{value:,.1f}"
     return (name, shown, goal, "" if met is None else "yes" if met else "NO")
 
 

@@ -17,8 +17,8 @@ import ray
 
 from actors.batching import ResultBatcher
 from actors.platform import MonitorNotFound
+from analytics.pace import PaceJudge
 from analytics.rolling import RollingStats, baseline_report, season_name
-from analytics.slowness import SlownessJudge
 from analytics.streaming import StreamingScores
 from engine import heartbeats
 from engine.checks.composite import MemberState, set_state_reader
@@ -31,7 +31,7 @@ from store.base import LatestState
 logger = logging.getLogger(__name__)
 
 JUDGE_EVERY = 1.0
-"""Seconds between two looks at which monitors are slow (``analytics.slowness``)."""
+"""Seconds between two looks at the pace of monitors (``analytics.pace``)."""
 
 # Monitors a booting shard asks for at a time: large enough that a million
 # load in a few hundred calls, small enough that each answer stays a few MB.
@@ -161,9 +161,9 @@ class ShardActor:
             on_result=self._take_result,
             shard=name,
         )
-        # Monitors with passing checks since the last look for slowness.
+        # Monitors with passing checks since the last look at their pace.
         self._passed: list[str] = []
-        self._slowness = SlownessJudge(1)
+        self._pace = PaceJudge(1)
         self._judging = asyncio.get_running_loop().create_task(self._judge_forever())
         # Composite monitors read the states of their members from alerting,
         # which sees every shard's changes.
@@ -178,8 +178,9 @@ class ShardActor:
         """Fold a batch into the rolling statistics, and score its passing results.
 
         The score is ``analytics.streaming``'s, kept in the result's details
-        as ``anomaly_score``. Latencies of monitors marked slow do not move
-        their hour-of-week baselines, so a slow spell never becomes usual.
+        as ``anomaly_score``. Latencies of monitors marked degraded do not
+        move their hour-of-week baselines, so a slow or fast spell never
+        becomes usual.
         """
         slots = self._scheduler.slots_of(result.monitor_id for result in batch)
         known = slots >= 0
@@ -220,7 +221,7 @@ class ShardActor:
         self._batcher.add(result)
 
     async def _judge_forever(self) -> None:
-        """Every ``JUDGE_EVERY`` seconds, mark the slow monitors DEGRADED.
+        """Every ``JUDGE_EVERY`` seconds, mark the slow and fast monitors DEGRADED.
 
         A bug here must not stop the shard's checks: it is logged, and the
         next look goes on.
@@ -230,7 +231,7 @@ class ShardActor:
             try:
                 self._judge()
             except Exception:
-                logger.exception("judging slowness in shard=%s failed", self._name)
+                logger.exception("judging the pace of shard=%s failed", self._name)
 
     def _judge(self) -> None:
         passed, self._passed = self._passed, []
@@ -243,7 +244,7 @@ class ShardActor:
         self._rolling_room(int(slots.max()))
         now = time.time()
         rings = self._scheduler.latency_ring()
-        verdicts = self._slowness.judge(
+        verdicts = self._pace.judge(
             slots,
             rings.samples,
             rings.positions,
@@ -371,8 +372,13 @@ class ShardActor:
         report = baseline_report(
             self._rolling, slot, self._scheduler.latencies(monitor_id), time.time()
         )
-        slow = bool(self._scheduler.degraded(np.array([slot], np.int64))[0])
-        return {"monitor_id": monitor_id, "slow": slow, **report}
+        reason = self._scheduler.degraded_message(slot)
+        return {
+            "monitor_id": monitor_id,
+            "degraded": reason is not None,
+            "degraded_reason": reason,
+            **report,
+        }
 
     async def statuses(
         self, monitor_ids: list[str] | None = None

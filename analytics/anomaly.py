@@ -336,6 +336,19 @@ def ring_once(scores: Floats, quiet: int, gap: int) -> Floats:
     return quieted
 
 
+def weighted_sum(weights: Sequence[float], rows: Floats) -> Floats:
+    """``sum(weights[k] * rows[k])``, element by element in a fixed order.
+
+    ``np.dot`` would hand this to BLAS, whose rounding depends on the length
+    of the rows, so a prefix of a series would not score exactly as it does
+    within the whole.
+    """
+    total: Floats = weights[0] * rows[0]
+    for weight, row in zip(weights[1:], rows[1:], strict=True):
+        total += weight * row
+    return total
+
+
 def running_weights(config: DetectorConfig) -> list[float]:
     """The weights of the views of ``running_likelihoods``, in its order."""
     return [config.fast_weight, config.slow_weight, config.level_weight]
@@ -364,7 +377,7 @@ def running_scores(values: npt.ArrayLike, config: DetectorConfig = DEFAULT) -> F
     series = np.asarray(values, dtype=np.float64)
     series = np.where(np.isfinite(series), series, 0.0)
     weights = running_weights(config)
-    scores: Floats = np.dot(weights, running_likelihoods(series, config))
+    scores = weighted_sum(weights, running_likelihoods(series, config))
     return scores / sum(weights)
 
 
@@ -387,7 +400,7 @@ def anomaly_scores(
     learn = min(config.learn, len(series))
 
     weights = running_weights(config)
-    mixed = np.dot(weights, running_likelihoods(series, config))
+    mixed = weighted_sum(weights, running_likelihoods(series, config))
     total = sum(weights)
 
     if len(series) > learn:
@@ -415,7 +428,9 @@ def anomaly_scores(
             raws.append(rarity[learn:])
             shorts.append(config.novelty_short)
             weights.append(config.hour_weight)
-        mixed[learn:] += np.dot(weights, likelihoods(np.stack(raws), history, shorts))
+        mixed[learn:] += weighted_sum(
+            weights, likelihoods(np.stack(raws), history, shorts)
+        )
 
     # The views that start after the learning rows weigh in from the first
     # row, so a prefix is scored as the whole series is.

@@ -548,7 +548,7 @@ class Scheduler:
     def mark_degraded(
         self, slots: npt.NDArray[np.int64], messages: Sequence[str | None]
     ) -> None:
-        """Mark slots slow (with the message that says why) or, with None, not.
+        """Mark slots degraded (with the message that says why) or, with None, not.
 
         The next passing check of each slot is DEGRADED (or UP again), so the
         change of state is told by a result, as every other change is.
@@ -562,9 +562,13 @@ class Scheduler:
                 self._degraded_messages[slot] = message[:MESSAGE_LIMIT]
 
     def degraded(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether each slot is marked slow."""
+        """Whether each slot is marked degraded."""
         marked: npt.NDArray[np.bool_] = self._degraded[slots]
         return marked
+
+    def degraded_message(self, slot: int) -> str | None:
+        """Why the slot is marked degraded, None when it is not."""
+        return self._degraded_messages.get(slot)
 
     def latencies(self, monitor_id: str) -> npt.NDArray[np.float32]:
         """The monitor's last successful latencies in ms, oldest first."""

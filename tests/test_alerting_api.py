@@ -655,3 +655,39 @@ async def test_a_service_that_turns_slow_is_degraded_and_told_as_a_warning(
     assert incident["state"] == "degraded"
     assert warning["severity"] == "warning"
     assert "usually" in warning["fields"]["members"][0]["message"]
+
+
+async def test_a_job_that_finishes_unusually_fast_is_degraded_with_a_reason(
+    http: httpx.AsyncClient, made: Made
+) -> None:
+    monitor_id = new_id("push")
+    await made.post(
+        "monitors",
+        {
+            "id": monitor_id,
+            "name": "Nightly export",
+            "kind": "push",
+            "interval": 1,
+            "options": {"grace": "1m"},
+        },
+    )
+    # Each check reads the last ping, so one ping's duration is the latency
+    # of every check until the next ping.
+    await http.get(f"/push/{monitor_id}", params={"ms": 60_000})
+
+    async def learnt() -> bool:
+        answer = await http.get(
+            f"/api/v1/monitors/{monitor_id}/results", params={"limit": 20}
+        )
+        return len(answer.json()["results"]) >= 12
+
+    await eventually(learnt, within=3 * WAIT)
+    await http.get(f"/push/{monitor_id}", params={"ms": 900})
+    await wait_for_state(http, monitor_id, "degraded")
+    status = await state_of(http, monitor_id)
+    incident = await open_incident(http, monitor_id)
+
+    assert status["last_message"] == (
+        "fast: latency 900 ms over the last 5 checks, usually 60,000 ms"
+    )
+    assert incident["severity"] == "warning"

@@ -91,7 +91,8 @@ async def test_a_monitor_analysis_scores_its_latest_results(
     assert now["usual_ms"] is None
     assert now["season"].endswith(":00 UTC")
     assert len(baselines["hours"]) == 168
-    assert baselines["slow"] is False
+    assert baselines["degraded"] is False
+    assert baselines["degraded_reason"] is None
     assert no_baselines.status_code == 404
 
 

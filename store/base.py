@@ -23,6 +23,7 @@ from typing import Any, Generic, NamedTuple, Self, TypeVar, cast
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.accounts import Activity, ApiKey, Session, User
 from store.alerting import (
     INCIDENT_STATUSES,
     MAX_KEY_LENGTH,
@@ -644,6 +645,145 @@ class Store(ABC):
     ) -> list[TimelineEntry]:
         """An incident's timeline, oldest first, by ``at`` then entry id."""
 
+    # Accounts (``store.accounts``).
+
+    @abstractmethod
+    async def create_user(self, user: User) -> bool:
+        """Keep a new account; False when its id or name (in lower case) is taken."""
+
+    @abstractmethod
+    async def update_user(self, user: User) -> bool:
+        """Replace the account of ``user.id``; False when there is none.
+
+        Its name may change, but not to one another account has
+        (``ValueError``).
+        """
+
+    @abstractmethod
+    async def get_user(self, user_id: str) -> User | None:
+        """One account by id, or None."""
+
+    @abstractmethod
+    async def user_named(self, name: str) -> User | None:
+        """One account by its login name, in any case, or None."""
+
+    @abstractmethod
+    async def users(self) -> list[User]:
+        """Every account, ordered by name."""
+
+    @abstractmethod
+    async def delete_user(self, user_id: str) -> bool:
+        """Forget an account with its sessions and keys; whether it existed.
+
+        Its activity entries stay.
+        """
+
+    @abstractmethod
+    async def create_session(self, session: Session) -> None:
+        """Keep a new session (a session id is never reused)."""
+
+    @abstractmethod
+    async def get_session(self, session_id: str) -> Session | None:
+        """One session, ended or not, or None."""
+
+    @abstractmethod
+    async def rotate_session(
+        self,
+        session_id: str,
+        *,
+        generation: int,
+        token_hash: str,
+        new_token_hash: str,
+        now: float,
+        expires_at: float,
+        user_agent: str,
+        address: str,
+    ) -> bool:
+        """Give a session its next refresh token, if it still holds this one.
+
+        In one conditional update: only when the session is at
+        ``generation`` with ``token_hash``, not revoked and not expired at
+        ``now``, it moves to ``generation + 1`` with ``new_token_hash``,
+        is seen at ``now`` from ``address`` and ``user_agent``, and expires
+        at ``expires_at``. Of two rotations racing with one token, exactly
+        one succeeds.
+        """
+
+    @abstractmethod
+    async def revoke_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        reason: str,
+        now: float,
+    ) -> int:
+        """End one session, or every session of a user; how many were active.
+
+        Exactly one of ``session_id`` and ``user_id`` is given. Sessions
+        already revoked keep their first revocation.
+        """
+
+    @abstractmethod
+    async def sessions(self, user_id: str, *, now: float) -> list[Session]:
+        """A user's sessions active at ``now``, the latest seen first."""
+
+    @abstractmethod
+    async def touch_sessions(self, seen: list[tuple[str, float, str]]) -> None:
+        """Record ``(session_id, at, address)`` sightings, in one transaction.
+
+        A session's ``last_seen_at`` only moves forward; its address is the
+        one seen last.
+        """
+
+    @abstractmethod
+    async def create_api_key(self, key: ApiKey) -> None:
+        """Keep a new API key (a key id is never reused)."""
+
+    @abstractmethod
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """One key, revoked or not, or None."""
+
+    @abstractmethod
+    async def api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        """Keys not revoked, of one user or of everyone, newest first."""
+
+    @abstractmethod
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        """Revoke a key; whether it was usable until now."""
+
+    @abstractmethod
+    async def touch_api_keys(self, used: list[tuple[str, float]]) -> None:
+        """Record ``(key_id, at)`` uses; ``last_used_at`` only moves forward."""
+
+    @abstractmethod
+    async def add_activity(self, entries: list[Activity]) -> None:
+        """Append entries to the activity log, in order, in one transaction."""
+
+    @abstractmethod
+    async def activity(
+        self,
+        *,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[Activity]:
+        """Activity entries newest first, by id, with ids below ``before``.
+
+        ``actor`` keeps one actor's entries; ``action`` keeps one action, or
+        a family of them when it ends in ``.`` (``monitor.`` for every
+        change to monitors).
+        """
+
+    @abstractmethod
+    async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str:
+        """The secret kept under ``name``, keeping ``candidate`` if there is none.
+
+        Gateways call this when they start, each with a fresh random
+        candidate; whichever is kept first is the one all of them get.
+        """
+
     @abstractmethod
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete results, state changes and events older than ``days``.
@@ -652,8 +792,9 @@ class Store(ABC):
         ``HOURLY_ROLLUP_DAYS``. Resolved incidents go with their timelines
         once they were resolved before the same cutoff as results; an
         incident not resolved stays, however old. Rows go in batches (or
-        whole partitions) so queued writes get in between. Returns how many
-        results, state changes and events were deleted.
+        whole partitions) so queued writes get in between. Sessions that
+        ended (expired or revoked) before the cutoff are deleted too.
+        Returns how many results, state changes and events were deleted.
         """
 
 

@@ -51,6 +51,32 @@ from pymysql.converters import escape_string
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
+from store.accounts import (
+    ACTIVITY_COLUMNS,
+    API_KEY_COLUMNS,
+    SESSION_COLUMNS,
+    USER_COLUMNS,
+    Activity,
+    ApiKey,
+    Session,
+    User,
+    activity_filters,
+    activity_from_row,
+    activity_row,
+    api_key_from_row,
+    api_key_row,
+    check_id,
+    check_revocation,
+    check_rotation,
+    check_secret,
+    latest_sightings,
+    latest_uses,
+    name_taken,
+    session_from_row,
+    session_row,
+    user_from_row,
+    user_row,
+)
 from store.alerting import (
     INCIDENT_STATUSES,
     RESOLVED,
@@ -232,6 +258,7 @@ statements built here relies on.
 _RETRYABLE_CODES = frozenset({1040, 1053, 1205, 1213, 1290, 1836, 1927})
 _CLIENT_CODES = range(2000, 3000)
 _DEADLOCK = 1213
+_DUPLICATE_KEY = 1062
 _NO_SUCH_TABLE = 1146
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -1157,6 +1184,180 @@ class MysqlStore(Store):
         )
         return await _decoded(rows, timeline_from_row)
 
+    async def create_user(self, user: User) -> bool:
+        return await self._change(_CREATE_USER, user_row(user)) > 0
+
+    async def update_user(self, user: User) -> bool:
+        row = user_row(user)
+
+        async def update(connection: Any) -> bool:
+            try:
+                changed = await _execute(connection, _UPDATE_USER, (*row[1:], row[0]))
+            except pymysql.err.IntegrityError as exc:
+                # The id is the row's own, so only the name can clash.
+                if exc.args[0] != _DUPLICATE_KEY:
+                    raise
+                raise name_taken(user.name) from exc
+            if changed:
+                return True
+            # The server counts a row given the values it had as unchanged.
+            return await _scalar(connection, _USER_EXISTS, (row[0],)) is not None
+
+        return await self._on_connection(update)
+
+    async def get_user(self, user_id: str) -> User | None:
+        rows = await self._select(_GET_USER, (check_id("user_id", user_id),))
+        return user_from_row(rows[0]) if rows else None
+
+    async def user_named(self, name: str) -> User | None:
+        rows = await self._select(_USER_NAMED, (check_id("name", name).lower(),))
+        return user_from_row(rows[0]) if rows else None
+
+    async def users(self) -> list[User]:
+        return await _decoded(await self._select(_USERS), user_from_row)
+
+    async def delete_user(self, user_id: str) -> bool:
+        key = (check_id("user_id", user_id),)
+
+        async def delete(connection: Any) -> int:
+            await _execute(connection, "DELETE FROM sessions WHERE user_id = %s", key)
+            await _execute(connection, "DELETE FROM api_keys WHERE user_id = %s", key)
+            return await _execute(connection, "DELETE FROM users WHERE id = %s", key)
+
+        return await self._transact(delete) > 0
+
+    async def create_session(self, session: Session) -> None:
+        await self._change(_CREATE_SESSION, session_row(session))
+
+    async def get_session(self, session_id: str) -> Session | None:
+        rows = await self._select(_GET_SESSION, (check_id("session_id", session_id),))
+        return session_from_row(rows[0]) if rows else None
+
+    async def rotate_session(
+        self,
+        session_id: str,
+        *,
+        generation: int,
+        token_hash: str,
+        new_token_hash: str,
+        now: float,
+        expires_at: float,
+        user_agent: str,
+        address: str,
+    ) -> bool:
+        rotation = check_rotation(
+            session_id,
+            generation,
+            token_hash,
+            new_token_hash,
+            now,
+            expires_at,
+            user_agent,
+            address,
+        )
+        parameters = (
+            rotation.new_token_hash,
+            rotation.now,
+            rotation.expires_at,
+            rotation.user_agent,
+            rotation.address,
+            rotation.session_id,
+            rotation.generation,
+            rotation.token_hash,
+            rotation.now,
+        )
+        return await self._change(_ROTATE_SESSION, parameters) == 1
+
+    async def revoke_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        reason: str,
+        now: float,
+    ) -> int:
+        revocation = check_revocation(session_id, user_id, reason, now)
+        sql = _REVOKE_SESSIONS.format(column=revocation.column)
+        return await self._change(
+            sql, (revocation.now, revocation.reason, revocation.key, revocation.now)
+        )
+
+    async def sessions(self, user_id: str, *, now: float) -> list[Session]:
+        rows = await self._select(
+            _SESSIONS, (check_id("user_id", user_id), check_time("now", now))
+        )
+        return await _decoded(rows, session_from_row)
+
+    async def touch_sessions(self, seen: list[tuple[str, float, str]]) -> None:
+        rows = latest_sightings(seen)
+        if rows:
+            await self._update_from(_TOUCH_SESSIONS, ("id", "at", "address"), rows)
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        await self._change(_CREATE_API_KEY, api_key_row(key))
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        rows = await self._select(_GET_API_KEY, (check_id("key_id", key_id),))
+        return api_key_from_row(rows[0]) if rows else None
+
+    async def api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        if user_id is None:
+            rows = await self._select(_API_KEYS)
+        else:
+            rows = await self._select(_USER_API_KEYS, (check_id("user_id", user_id),))
+        return await _decoded(rows, api_key_from_row)
+
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        key, moment = check_id("key_id", key_id), check_time("now", now)
+
+        async def revoke(connection: Any) -> bool:
+            if not await _execute(connection, _REVOKE_API_KEY, (moment, key)):
+                return False
+            expires_at = await _scalar(connection, _KEY_EXPIRES, (key,))
+            return expires_at is None or moment < expires_at
+
+        return await self._transact(revoke)
+
+    async def touch_api_keys(self, used: list[tuple[str, float]]) -> None:
+        rows = latest_uses(used)
+        if rows:
+            await self._update_from(_TOUCH_API_KEYS, ("id", "at"), rows)
+
+    async def add_activity(self, entries: list[Activity]) -> None:
+        check_list("entries", entries)
+        if entries:
+            await self._write(
+                _ADD_ACTIVITY, "entries", entries, Activity, _activity_row
+            )
+
+    async def activity(
+        self,
+        *,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[Activity]:
+        where, parameters = _where(*activity_filters(before, actor, action))
+        sql = (
+            f"SELECT id, {ACTIVITY_COLUMNS} FROM activity {where} "
+            "ORDER BY id DESC LIMIT %s"
+        )
+        rows = await self._select(sql, [*parameters, check_limit(limit)])
+        return await _decoded(rows, activity_from_row)
+
+    async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str:
+        row = check_secret(name, candidate, at)
+
+        async def keep(connection: Any) -> str:
+            # Each statement commits on its own, so the read sees the row of
+            # a gateway whose insert this one waited for.
+            await _execute(connection, _KEEP_SECRET, row)
+            secret: str = await _scalar(connection, _GET_SECRET, (row[0],))
+            return secret
+
+        return await self._on_connection(keep)
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -1164,7 +1365,8 @@ class MysqlStore(Store):
         the later of it and ``HOURLY_ROLLUP_DAYS``; rollups are not counted
         in the number returned. Each table loses its old rows one ``DELETE
         ... LIMIT`` at a time, each committed on its own, until one deletes
-        fewer than a full batch.
+        fewer than a full batch. Sessions that ended before the cutoff go
+        by their expiry, then by their revocation, each along its index.
         """
         cutoffs = retention_cutoffs(days, now)
 
@@ -1178,6 +1380,8 @@ class MysqlStore(Store):
                 pass
         while await self._delete_old_incidents(cutoffs.rows) == _DELETE_BATCH:
             pass
+        await self._delete_before("sessions", "expires_at", cutoffs.rows)
+        await self._delete_before("sessions", "revoked_at", cutoffs.rows)
 
         if deleted:
             logger.info(
@@ -1385,6 +1589,48 @@ class MysqlStore(Store):
                 return await _execute(connection, sql, parameters)
 
         return await self._run(operation)
+
+    async def _on_connection(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work`` on one pooled connection, each statement committing alone."""
+
+        async def operation(pool: Any) -> T:
+            async with pool.acquire() as connection:
+                return await work(connection)
+
+        return await self._run(operation)
+
+    async def _transact(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, again if it is a deadlock's victim."""
+
+        async def operation(pool: Any) -> T:
+            async with pool.acquire() as connection:
+                return await _retried(
+                    functools.partial(_in_transaction, connection, work)
+                )
+
+        return await self._run(operation)
+
+    async def _update_from(
+        self, sql: str, columns: tuple[str, ...], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Update rows from a table of values, in one transaction.
+
+        ``sql`` joins ``{given}``, a derived table of the rows with these
+        column names, MAX_IDS_PER_QUERY rows a statement: neither MySQL nor
+        MariaDB takes the other's syntax for a list of values, but both
+        take a ``UNION ALL`` of selects.
+        """
+        first = "SELECT " + ", ".join(f"%s AS {name}" for name in columns)
+        other = " UNION ALL SELECT " + ", ".join(["%s"] * len(columns))
+
+        async def update(connection: Any) -> None:
+            for start in range(0, len(rows), MAX_IDS_PER_QUERY):
+                chunk = rows[start : start + MAX_IDS_PER_QUERY]
+                given = first + other * (len(chunk) - 1)
+                values = [value for row in chunk for value in row]
+                await _execute(connection, sql.format(given=given), values)
+
+        await self._transact(update)
 
     async def _select(
         self, sql: str, parameters: Sequence[object] = ()
@@ -2530,4 +2776,115 @@ def _timeline_row(row: tuple[Any, ...], place: str) -> str:
         f"({_text(incident_id, place, 'incident_id')},"
         f"{_text(entry_id, place, 'entry_id')},{_double(at)},"
         f"{_text(kind, place, 'kind')},{_text(data, place, 'data')})"
+    )
+
+
+# A user whose id or name is taken is kept as it is, and counts as no row
+# changed. Unlike INSERT IGNORE, this turns no other error into a warning.
+_CREATE_USER = f"""
+    INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON DUPLICATE KEY UPDATE id = id
+"""
+
+_UPDATE_USER = """
+    UPDATE users SET name = %s, role = %s, password_hash = %s,
+        password_history = %s, teams = %s, disabled = %s, created_at = %s,
+        updated_at = %s
+    WHERE id = %s
+"""
+
+_USER_EXISTS = "SELECT 1 FROM users WHERE id = %s"
+
+_GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE id = %s"
+
+_USER_NAMED = f"SELECT {USER_COLUMNS} FROM users WHERE name = %s"
+
+_USERS = f"SELECT {USER_COLUMNS} FROM users ORDER BY name"
+
+_CREATE_SESSION = f"""
+    INSERT INTO sessions ({SESSION_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+_GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s"
+
+# An UPDATE reads the row as last committed and locks it, so of two
+# rotations with one token the second waits for the first, then finds the
+# generation moved on and changes nothing.
+_ROTATE_SESSION = """
+    UPDATE sessions SET generation = generation + 1, token_hash = %s,
+        last_seen_at = %s, expires_at = %s, user_agent = %s, address = %s
+    WHERE id = %s AND generation = %s AND token_hash = %s
+        AND revoked_at IS NULL AND %s < expires_at
+"""
+
+# Only sessions still active are ended, so the count is of those, and an
+# earlier revocation (or expiry) stays the one on record.
+_REVOKE_SESSIONS = """
+    UPDATE sessions SET revoked_at = %s, revoked_reason = %s
+    WHERE {column} = %s AND revoked_at IS NULL AND %s < expires_at
+"""
+
+_SESSIONS = f"""
+    SELECT {SESSION_COLUMNS} FROM sessions
+    WHERE user_id = %s AND revoked_at IS NULL AND %s < expires_at
+    ORDER BY last_seen_at DESC, id
+"""
+
+# Each session is in the table once (see store.accounts.latest_sightings).
+_TOUCH_SESSIONS = """
+    UPDATE sessions JOIN ({given}) AS seen ON sessions.id = seen.id
+    SET sessions.last_seen_at = seen.at, sessions.address = seen.address
+    WHERE sessions.last_seen_at <= seen.at
+"""
+
+_CREATE_API_KEY = f"""
+    INSERT INTO api_keys ({API_KEY_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+_GET_API_KEY = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = %s"
+
+_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+_USER_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = %s AND revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+# A key expired already is revoked too, so it leaves the list of keys,
+# but it was not usable until now.
+_REVOKE_API_KEY = """
+    UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL
+"""
+
+_KEY_EXPIRES = "SELECT expires_at FROM api_keys WHERE id = %s"
+
+_TOUCH_API_KEYS = """
+    UPDATE api_keys JOIN ({given}) AS used ON api_keys.id = used.id
+    SET api_keys.last_used_at = used.at
+    WHERE api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.at
+"""
+
+_ADD_ACTIVITY = f"INSERT INTO activity ({ACTIVITY_COLUMNS}) VALUES "
+
+_KEEP_SECRET = """
+    INSERT INTO gateway_secrets (name, secret, created_at) VALUES (%s, %s, %s)
+    ON DUPLICATE KEY UPDATE name = name
+"""
+
+_GET_SECRET = "SELECT secret FROM gateway_secrets WHERE name = %s"
+
+
+def _activity_row(entry: Activity, place: str) -> str:
+    """A checked activity entry as the text of one row of ``_ADD_ACTIVITY``."""
+    at, actor, action, target, via, address, details = activity_row(entry)
+    return (
+        f"({_double(at)},{_text(actor, place, 'actor')},"
+        f"{_text(action, place, 'action')},{_text(target, place, 'target')},"
+        f"{_text(via, place, 'via')},{_text(address, place, 'address')},"
+        f"{_text(details, place, 'details')})"
     )

@@ -40,6 +40,32 @@ import asyncpg
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult
+from store.accounts import (
+    ACTIVITY_COLUMNS,
+    API_KEY_COLUMNS,
+    SESSION_COLUMNS,
+    USER_COLUMNS,
+    Activity,
+    ApiKey,
+    Session,
+    User,
+    activity_filters,
+    activity_from_row,
+    activity_row,
+    api_key_from_row,
+    api_key_row,
+    check_id,
+    check_revocation,
+    check_rotation,
+    check_secret,
+    latest_sightings,
+    latest_uses,
+    name_taken,
+    session_from_row,
+    session_row,
+    user_from_row,
+    user_row,
+)
 from store.alerting import TimelineEntry, body_from_text, timeline_from_row
 from store.base import (
     AppliedMigration,
@@ -930,6 +956,153 @@ class PostgresStore(Store):
         )
         return [timeline_from_row(row) for row in rows]
 
+    async def create_user(self, user: User) -> bool:
+        return _row_count(await self._write(_CREATE_USER, *user_row(user))) > 0
+
+    async def update_user(self, user: User) -> bool:
+        row = user_row(user)
+
+        async def update(connection: asyncpg.Connection) -> str:
+            try:
+                status: str = await connection.execute(_UPDATE_USER, *row)
+            except asyncpg.UniqueViolationError as exc:
+                # The id is the row's own, so only the name can clash.
+                raise name_taken(user.name) from exc
+            return status
+
+        return _row_count(await self._run(update, shield=True)) > 0
+
+    async def get_user(self, user_id: str) -> User | None:
+        rows = await self._fetch(_GET_USER, check_id("user_id", user_id))
+        return user_from_row(rows[0]) if rows else None
+
+    async def user_named(self, name: str) -> User | None:
+        rows = await self._fetch(_USER_NAMED, check_id("name", name).lower())
+        return user_from_row(rows[0]) if rows else None
+
+    async def users(self) -> list[User]:
+        return [user_from_row(row) for row in await self._fetch(_USERS)]
+
+    async def delete_user(self, user_id: str) -> bool:
+        status = await self._write(_DELETE_USER, check_id("user_id", user_id))
+        return _row_count(status) > 0
+
+    async def create_session(self, session: Session) -> None:
+        await self._write(_CREATE_SESSION, *session_row(session))
+
+    async def get_session(self, session_id: str) -> Session | None:
+        rows = await self._fetch(_GET_SESSION, check_id("session_id", session_id))
+        return session_from_row(rows[0]) if rows else None
+
+    async def rotate_session(
+        self,
+        session_id: str,
+        *,
+        generation: int,
+        token_hash: str,
+        new_token_hash: str,
+        now: float,
+        expires_at: float,
+        user_agent: str,
+        address: str,
+    ) -> bool:
+        rotation = check_rotation(
+            session_id,
+            generation,
+            token_hash,
+            new_token_hash,
+            now,
+            expires_at,
+            user_agent,
+            address,
+        )
+        return _row_count(await self._write(_ROTATE_SESSION, *rotation)) == 1
+
+    async def revoke_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        reason: str,
+        now: float,
+    ) -> int:
+        revocation = check_revocation(session_id, user_id, reason, now)
+        sql = _REVOKE_SESSIONS.format(column=revocation.column)
+        status = await self._write(
+            sql, revocation.key, revocation.reason, revocation.now
+        )
+        return _row_count(status)
+
+    async def sessions(self, user_id: str, *, now: float) -> list[Session]:
+        rows = await self._fetch(
+            _SESSIONS, check_id("user_id", user_id), check_time("now", now)
+        )
+        return [session_from_row(row) for row in rows]
+
+    async def touch_sessions(self, seen: list[tuple[str, float, str]]) -> None:
+        rows = latest_sightings(seen)
+        if rows:
+            await self._write(_TOUCH_SESSIONS, *_columns(rows))
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        await self._write(_CREATE_API_KEY, *api_key_row(key))
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        rows = await self._fetch(_GET_API_KEY, check_id("key_id", key_id))
+        return api_key_from_row(rows[0]) if rows else None
+
+    async def api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        if user_id is None:
+            rows = await self._fetch(_API_KEYS)
+        else:
+            rows = await self._fetch(_USER_API_KEYS, check_id("user_id", user_id))
+        return [api_key_from_row(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        parameters = (check_id("key_id", key_id), check_time("now", now))
+        usable: bool | None = await self._run(
+            lambda connection: connection.fetchval(_REVOKE_API_KEY, *parameters),
+            shield=True,
+        )
+        return bool(usable)
+
+    async def touch_api_keys(self, used: list[tuple[str, float]]) -> None:
+        rows = latest_uses(used)
+        if rows:
+            await self._write(_TOUCH_API_KEYS, *_columns(rows))
+
+    async def add_activity(self, entries: list[Activity]) -> None:
+        check_list("entries", entries, Activity)
+        await self._insert_rows(_ADD_ACTIVITY, [activity_row(e) for e in entries])
+
+    async def activity(
+        self,
+        *,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[Activity]:
+        where, parameters = _where(*activity_filters(before, actor, action))
+        sql = (
+            f"SELECT id, {ACTIVITY_COLUMNS} FROM activity {where} "
+            f"ORDER BY id DESC LIMIT ${len(parameters) + 1}"
+        )
+        rows = await self._fetch(sql, *parameters, check_limit(limit))
+        return [activity_from_row(row) for row in rows]
+
+    async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str:
+        row = check_secret(name, candidate, at)
+
+        async def keep(connection: asyncpg.Connection) -> str:
+            # Two statements, each with a snapshot of its own: the read sees
+            # the row of a gateway whose insert this one waited for.
+            await connection.execute(_KEEP_SECRET, *row)
+            secret: str = await connection.fetchval(_GET_SECRET, row[0])
+            return secret
+
+        return await self._run(keep, shield=True)
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -1072,6 +1245,7 @@ class PostgresStore(Store):
            ones from before theirs, in batches too.
         5. Delete settled outbox entries, old delivery attempts, and
            incidents resolved before the cutoff with their timelines.
+        6. Delete sessions that expired or were revoked before the cutoff.
         """
         cutoff = cutoffs.rows
         deleted = 0
@@ -1100,6 +1274,7 @@ class PostgresStore(Store):
         await _delete_in_batches(connection, _DELETE_OLD_OUTBOX, cutoff)
         await _delete_in_batches(connection, _DELETE_OLD_ATTEMPTS, cutoff)
         await _delete_in_batches(connection, _DELETE_OLD_INCIDENTS, cutoff)
+        await _delete_in_batches(connection, _DELETE_ENDED_SESSIONS, cutoff)
         return deleted
 
     async def _fetch(self, sql: str, *parameters: object) -> list[Any]:
@@ -2059,3 +2234,124 @@ _DELETE_OLD_INCIDENTS = """
     )
     DELETE FROM incidents WHERE id IN (SELECT id FROM old)
 """
+
+
+_CREATE_USER = f"""
+    INSERT INTO users ({USER_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5::json, $6::json, $7, $8, $9)
+    ON CONFLICT DO NOTHING
+"""
+
+_UPDATE_USER = """
+    UPDATE users SET name = $2, role = $3, password_hash = $4,
+        password_history = $5::json, teams = $6::json, disabled = $7,
+        created_at = $8, updated_at = $9
+    WHERE id = $1
+"""
+
+_GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+
+_USER_NAMED = f"SELECT {USER_COLUMNS} FROM users WHERE name = $1"
+
+_USERS = f"SELECT {USER_COLUMNS} FROM users ORDER BY name"
+
+# The sessions and keys go in the same statement as the account.
+_DELETE_USER = """
+    WITH sessions_gone AS (
+        DELETE FROM sessions WHERE user_id = $1
+    ), keys_gone AS (
+        DELETE FROM api_keys WHERE user_id = $1
+    )
+    DELETE FROM users WHERE id = $1
+"""
+
+_CREATE_SESSION = f"""
+    INSERT INTO sessions ({SESSION_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
+
+_GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+
+# Numbered in the order of the fields of store.accounts.Rotation. Of two
+# rotations with one token, the second waits for the first to commit, then
+# checks its conditions again against the new row and finds the generation
+# moved on.
+_ROTATE_SESSION = """
+    UPDATE sessions SET generation = generation + 1, token_hash = $4,
+        last_seen_at = $5, expires_at = $6, user_agent = $7, address = $8
+    WHERE id = $1 AND generation = $2 AND token_hash = $3
+        AND revoked_at IS NULL AND $5 < expires_at
+"""
+
+# Only sessions still active are ended, so the count is of those, and an
+# earlier revocation (or expiry) stays the one on record.
+_REVOKE_SESSIONS = """
+    UPDATE sessions SET revoked_at = $3, revoked_reason = $2
+    WHERE {column} = $1 AND revoked_at IS NULL AND $3 < expires_at
+"""
+
+_SESSIONS = f"""
+    SELECT {SESSION_COLUMNS} FROM sessions
+    WHERE user_id = $1 AND revoked_at IS NULL AND $2 < expires_at
+    ORDER BY last_seen_at DESC, id
+"""
+
+# Each session is in the arrays once (see store.accounts.latest_sightings).
+_TOUCH_SESSIONS = """
+    UPDATE sessions SET last_seen_at = seen.at, address = seen.address
+    FROM unnest($1::text[], $2::float8[], $3::text[]) AS seen (id, at, address)
+    WHERE sessions.id = seen.id AND sessions.last_seen_at <= seen.at
+"""
+
+_DELETE_ENDED_SESSIONS = """
+    DELETE FROM sessions WHERE id IN (
+        SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)
+"""
+
+_CREATE_API_KEY = f"""
+    INSERT INTO api_keys ({API_KEY_COLUMNS})
+    VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9)
+"""
+
+_GET_API_KEY = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
+
+_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+_USER_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+# A key expired already is revoked too, so it leaves the list of keys,
+# but it was not usable until now.
+_REVOKE_API_KEY = """
+    UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+    RETURNING expires_at IS NULL OR $2 < expires_at
+"""
+
+_TOUCH_API_KEYS = """
+    UPDATE api_keys SET last_used_at = used.at
+    FROM unnest($1::text[], $2::float8[]) AS used (id, at)
+    WHERE api_keys.id = used.id
+        AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.at)
+"""
+
+# Ids are drawn in the order of the arrays, so entries keep theirs.
+_ADD_ACTIVITY = f"""
+    INSERT INTO activity ({ACTIVITY_COLUMNS})
+    SELECT at, actor, action, target, via, address, details::json
+    FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[]) WITH ORDINALITY
+        AS given (at, actor, action, target, via, address, details, position)
+    ORDER BY position
+"""
+
+_KEEP_SECRET = """
+    INSERT INTO gateway_secrets (name, secret, created_at) VALUES ($1, $2, $3)
+    ON CONFLICT (name) DO NOTHING
+"""
+
+_GET_SECRET = "SELECT secret FROM gateway_secrets WHERE name = $1"

@@ -31,6 +31,32 @@ from typing import Any, TypeVar
 
 from engine.events import Event, StateChange
 from engine.result import CheckResult, MonitorState, Reason
+from store.accounts import (
+    ACTIVITY_COLUMNS,
+    API_KEY_COLUMNS,
+    SESSION_COLUMNS,
+    USER_COLUMNS,
+    Activity,
+    ApiKey,
+    Session,
+    User,
+    activity_filters,
+    activity_from_row,
+    activity_row,
+    api_key_from_row,
+    api_key_row,
+    check_id,
+    check_revocation,
+    check_rotation,
+    check_secret,
+    latest_sightings,
+    latest_uses,
+    name_taken,
+    session_from_row,
+    session_row,
+    user_from_row,
+    user_row,
+)
 from store.alerting import (
     TIMELINE_COLUMNS,
     IncidentRow,
@@ -586,6 +612,143 @@ class SqliteStore(Store):
         rows = await self._read(functools.partial(_fetch, _TIMELINE, parameters))
         return [timeline_from_row(row) for row in rows]
 
+    async def create_user(self, user: User) -> bool:
+        row = user_row(user)
+        return await self._write(functools.partial(_change, _CREATE_USER, row)) > 0
+
+    async def update_user(self, user: User) -> bool:
+        row = user_row(user)
+        return await self._write(functools.partial(_update_user, row))
+
+    async def get_user(self, user_id: str) -> User | None:
+        key = (check_id("user_id", user_id),)
+        rows = await self._read(functools.partial(_fetch, _GET_USER, key))
+        return user_from_row(rows[0]) if rows else None
+
+    async def user_named(self, name: str) -> User | None:
+        key = (check_id("name", name).lower(),)
+        rows = await self._read(functools.partial(_fetch, _USER_NAMED, key))
+        return user_from_row(rows[0]) if rows else None
+
+    async def users(self) -> list[User]:
+        rows = await self._read(functools.partial(_fetch, _USERS, ()))
+        return [user_from_row(row) for row in rows]
+
+    async def delete_user(self, user_id: str) -> bool:
+        key = check_id("user_id", user_id)
+        return await self._write(functools.partial(_delete_user, key))
+
+    async def create_session(self, session: Session) -> None:
+        row = session_row(session)
+        await self._write(functools.partial(_change, _CREATE_SESSION, row))
+
+    async def get_session(self, session_id: str) -> Session | None:
+        key = (check_id("session_id", session_id),)
+        rows = await self._read(functools.partial(_fetch, _GET_SESSION, key))
+        return session_from_row(rows[0]) if rows else None
+
+    async def rotate_session(
+        self,
+        session_id: str,
+        *,
+        generation: int,
+        token_hash: str,
+        new_token_hash: str,
+        now: float,
+        expires_at: float,
+        user_agent: str,
+        address: str,
+    ) -> bool:
+        rotation = check_rotation(
+            session_id,
+            generation,
+            token_hash,
+            new_token_hash,
+            now,
+            expires_at,
+            user_agent,
+            address,
+        )
+        rotate = functools.partial(_change, _ROTATE_SESSION, rotation)
+        return await self._write(rotate) == 1
+
+    async def revoke_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        reason: str,
+        now: float,
+    ) -> int:
+        revocation = check_revocation(session_id, user_id, reason, now)
+        sql = _REVOKE_SESSIONS.format(column=revocation.column)
+        parameters = (revocation.now, revocation.reason, revocation.key)
+        return await self._write(functools.partial(_change, sql, parameters))
+
+    async def sessions(self, user_id: str, *, now: float) -> list[Session]:
+        parameters = (check_id("user_id", user_id), check_time("now", now))
+        rows = await self._read(functools.partial(_fetch, _SESSIONS, parameters))
+        return [session_from_row(row) for row in rows]
+
+    async def touch_sessions(self, seen: list[tuple[str, float, str]]) -> None:
+        rows = [
+            (at, address, session_id)
+            for session_id, at, address in latest_sightings(seen)
+        ]
+        if rows:
+            await self._write(functools.partial(_change_many, _TOUCH_SESSION, rows))
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        row = api_key_row(key)
+        await self._write(functools.partial(_change, _CREATE_API_KEY, row))
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        key = (check_id("key_id", key_id),)
+        rows = await self._read(functools.partial(_fetch, _GET_API_KEY, key))
+        return api_key_from_row(rows[0]) if rows else None
+
+    async def api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        if user_id is None:
+            query = functools.partial(_fetch, _API_KEYS, ())
+        else:
+            owner = (check_id("user_id", user_id),)
+            query = functools.partial(_fetch, _USER_API_KEYS, owner)
+        rows = await self._read(query)
+        return [api_key_from_row(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        parameters = (check_id("key_id", key_id), check_time("now", now))
+        return await self._write(functools.partial(_revoke_api_key, *parameters))
+
+    async def touch_api_keys(self, used: list[tuple[str, float]]) -> None:
+        rows = [(at, key_id) for key_id, at in latest_uses(used)]
+        if rows:
+            await self._write(functools.partial(_change_many, _TOUCH_API_KEY, rows))
+
+    async def add_activity(self, entries: list[Activity]) -> None:
+        check_list("entries", entries, Activity)
+        rows = [activity_row(entry) for entry in entries]
+        if rows:
+            await self._write(functools.partial(_change_many, _ADD_ACTIVITY, rows))
+
+    async def activity(
+        self,
+        *,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[Activity]:
+        where, parameters = _where(*activity_filters(before, actor, action))
+        sql = f"SELECT id, {ACTIVITY_COLUMNS} FROM activity {where} "
+        sql += "ORDER BY id DESC LIMIT ?"
+        query = functools.partial(_fetch, sql, [*parameters, check_limit(limit)])
+        return [activity_from_row(row) for row in await self._read(query)]
+
+    async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str:
+        row = check_secret(name, candidate, at)
+        return await self._write(functools.partial(_gateway_secret, row))
+
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:
         """Delete rows older than ``days`` before ``now`` (default: the clock).
 
@@ -604,6 +767,7 @@ class SqliteStore(Store):
             (functools.partial(_change, _DELETE_OLD_OUTBOX, (cutoff,)), False),
             (functools.partial(_change, _DELETE_OLD_ATTEMPTS, (cutoff,)), False),
             (functools.partial(_delete_old_incidents, cutoff), False),
+            (functools.partial(_change, _DELETE_ENDED_SESSIONS, (cutoff,)), False),
         ]
         deleted = 0
         for delete, counted in deletes:
@@ -1916,3 +2080,145 @@ def _delete_old_incidents(cutoff: float, connection: sqlite3.Connection) -> int:
     connection.executemany("DELETE FROM incident_timeline WHERE incident_id = ?", ids)
     connection.executemany("DELETE FROM incidents WHERE id = ?", ids)
     return len(ids)
+
+
+_CREATE_USER = f"""
+    INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO NOTHING
+"""
+
+_UPDATE_USER = """
+    UPDATE users SET name = ?, role = ?, password_hash = ?, password_history = ?,
+        teams = ?, disabled = ?, created_at = ?, updated_at = ?
+    WHERE id = ?
+"""
+
+_GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+
+_USER_NAMED = f"SELECT {USER_COLUMNS} FROM users WHERE name = ?"
+
+_USERS = f"SELECT {USER_COLUMNS} FROM users ORDER BY name"
+
+_CREATE_SESSION = f"""
+    INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+
+# The conditions are the whole claim on the token: the writer runs one
+# statement at a time, and the first rotation moves the generation on, so
+# a second one with the same token finds no row.
+# Numbered in the order of the fields of store.accounts.Rotation.
+_ROTATE_SESSION = """
+    UPDATE sessions SET generation = generation + 1, token_hash = ?4,
+        last_seen_at = ?5, expires_at = ?6, user_agent = ?7, address = ?8
+    WHERE id = ?1 AND generation = ?2 AND token_hash = ?3
+        AND revoked_at IS NULL AND ?5 < expires_at
+"""
+
+# Only sessions still active are ended, so the count is of those, and an
+# earlier revocation (or expiry) stays the one on record.
+_REVOKE_SESSIONS = """
+    UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+    WHERE {column} = ?3 AND revoked_at IS NULL AND ?1 < expires_at
+"""
+
+_SESSIONS = f"""
+    SELECT {SESSION_COLUMNS} FROM sessions
+    WHERE user_id = ?1 AND revoked_at IS NULL AND ?2 < expires_at
+    ORDER BY last_seen_at DESC, id
+"""
+
+_TOUCH_SESSION = """
+    UPDATE sessions SET last_seen_at = ?1, address = ?2
+    WHERE id = ?3 AND last_seen_at <= ?1
+"""
+
+_DELETE_ENDED_SESSIONS = f"""
+    DELETE FROM sessions WHERE id IN (
+        SELECT id FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1
+        LIMIT {RETENTION_BATCH})
+"""
+
+_CREATE_API_KEY = f"""
+    INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_GET_API_KEY = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?"
+
+_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+_USER_API_KEYS = f"""
+    SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = ? AND revoked_at IS NULL
+    ORDER BY created_at DESC, id DESC
+"""
+
+# A key expired already is revoked too, so it leaves the list of keys,
+# but it was not usable until now.
+_REVOKE_API_KEY = """
+    UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL
+    RETURNING expires_at IS NULL OR ?2 < expires_at
+"""
+
+_TOUCH_API_KEY = """
+    UPDATE api_keys SET last_used_at = ?1
+    WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)
+"""
+
+_ADD_ACTIVITY = (
+    f"INSERT INTO activity ({ACTIVITY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+_KEEP_SECRET = """
+    INSERT INTO gateway_secrets (name, secret, created_at) VALUES (?, ?, ?)
+    ON CONFLICT (name) DO NOTHING
+"""
+
+_GET_SECRET = "SELECT secret FROM gateway_secrets WHERE name = ?"
+
+
+def _change_many(
+    sql: str, rows: Sequence[Sequence[Any]], connection: sqlite3.Connection
+) -> int:
+    before = connection.total_changes
+    connection.executemany(sql, rows)
+    return connection.total_changes - before
+
+
+def _update_user(row: tuple[Any, ...], connection: sqlite3.Connection) -> bool:
+    """Replace an account by id; ValueError when its new name is another's."""
+    try:
+        cursor = connection.execute(_UPDATE_USER, (*row[1:], row[0]))
+    except sqlite3.IntegrityError as exc:
+        # The id is the row's own, so only the name can clash.
+        if exc.sqlite_errorname != "SQLITE_CONSTRAINT_UNIQUE":
+            raise
+        raise name_taken(row[1]) from exc
+    return cursor.rowcount > 0
+
+
+def _delete_user(user_id: str, connection: sqlite3.Connection) -> bool:
+    """Delete an account's sessions, keys and then the account, in one job."""
+    connection.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    connection.execute("DELETE FROM api_keys WHERE user_id = ?", (user_id,))
+    cursor = connection.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    return cursor.rowcount > 0
+
+
+def _revoke_api_key(key_id: str, now: float, connection: sqlite3.Connection) -> bool:
+    row = connection.execute(_REVOKE_API_KEY, (key_id, now)).fetchone()
+    return row is not None and bool(row[0])
+
+
+def _gateway_secret(row: tuple[str, str, float], connection: sqlite3.Connection) -> str:
+    """Keep the candidate unless a secret is kept already; the one kept.
+
+    Only the writer thread writes, so the read sees the row the insert
+    left or found.
+    """
+    connection.execute(_KEEP_SECRET, row)
+    (secret,) = connection.execute(_GET_SECRET, row[:1]).fetchone()
+    return str(secret)

@@ -159,6 +159,12 @@ class AlertingCalls:
         requeued: bool = await _call(self._storage.requeue.remote(entry_id))
         return requeued
 
+    async def alerting_overlay(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = await _call(
+            self._alert.alerting_status.remote()
+        )
+        return found
+
     async def _shown_states(self, statuses: list[dict[str, Any]]) -> None:
         """Add what alerting knows to monitors' statuses.
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from store.accounts import AccountBackend
+
 
 class MonitorNotFound(KeyError):
     """No monitor has this id."""
@@ -102,6 +104,14 @@ class AlertingPlatform(Protocol):
 
     async def requeue(self, entry_id: int) -> bool: ...
 
+    async def alerting_overlay(self) -> dict[str, dict[str, Any]]:
+        """What alerting adds to monitors' statuses, by monitor id.
+
+        Only monitors with something to add are named: ``maintenance`` (the
+        window's id) while one holds them, ``incident`` and ``cause`` while
+        an incident is open.
+        """
+
 
 class AnalyticsPlatform(Protocol):
     """Analyses of stored data (``actors.analytics_calls``)."""
@@ -126,6 +136,9 @@ class Platform(AlertingPlatform, AnalyticsPlatform, Protocol):
     each naming its field); unknown ids raise ``MonitorNotFound``; creating
     an id that exists raises ``MonitorExists``.
     """
+
+    def account_backend(self) -> AccountBackend:
+        """Where the gateway keeps accounts: the platform's store."""
 
     async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         """Validate, store and start a monitor; returns its stored definition."""

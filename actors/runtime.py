@@ -22,6 +22,7 @@ import msgpack
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from actors.account_calls import StorageAccounts
 from actors.alert import AlertActor
 from actors.alerting_calls import AlertingCalls
 from actors.analytics_calls import AnalyticsCalls
@@ -421,6 +422,9 @@ class RayPlatform(AlertingCalls, AnalyticsCalls):
         return await _call(
             self._coordinator.record_ping.remote(token, ok, message, duration_ms)
         )
+
+    def account_backend(self) -> StorageAccounts:
+        return StorageAccounts(self._storage)
 
     async def ready(self) -> bool:
         try:

@@ -15,6 +15,7 @@ from engine.events import Event, StateChange
 from engine.result import CheckResult, pack_results, unpack_results
 from notify.service import DeliveryService
 from store import Store, StoreError, open_store
+from store.accounts import ACCOUNT_METHODS
 from store.alerting import TimelineEntry
 from store.base import MonitorRow
 from store.mirror import FEEDS, Mirror, source_name
@@ -414,6 +415,19 @@ class StorageActor:
 
     async def requeue(self, entry_id: int) -> bool:
         return await (await self._ready()).requeue(entry_id, now=time.time())
+
+    async def accounts(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call one of the store's account methods (``ACCOUNT_METHODS``).
+
+        The gateway's ``actors.account_calls.StorageAccounts`` is the typed
+        side of this call.
+        """
+        if method not in ACCOUNT_METHODS:
+            raise ValueError(f"method: not an account method: {method!r}")
+        store = await self._ready()
+        return await getattr(store, method)(*args, **kwargs)
 
     async def send_test(self, channel_id: str) -> dict[str, Any]:
         """Send a test notification through a channel now (``DeliveryService``)."""

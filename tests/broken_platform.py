@@ -7,8 +7,17 @@ made to produce on demand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from store import open_store
+from store.accounts import AccountBackend
+from web.accounts import Accounts
+from web.app import create_app
+from web.server import start_gateway
 
 
 class BrokenPlatform:
@@ -18,6 +27,12 @@ class BrokenPlatform:
 
     def _fail(self) -> RuntimeError:
         return RuntimeError(self.failure)
+
+    def account_backend(self) -> AccountBackend:
+        raise self._fail()
+
+    async def alerting_overlay(self) -> dict[str, dict[str, Any]]:
+        raise self._fail()
 
     async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         raise self._fail()
@@ -191,3 +206,28 @@ class BrokenPlatform:
 
     async def slo_status(self, slo_id: str) -> dict[str, Any]:
         raise self._fail()
+
+
+@contextlib.asynccontextmanager
+async def broken_gateway(folder: Path) -> AsyncIterator[tuple[str, str]]:
+    """A gateway in front of a ``BrokenPlatform``: its URL and an owner's API key.
+
+    Its accounts are kept in a real SQLite store in ``folder``, so requests
+    pass authentication and reach the broken platform.
+    """
+    async with open_store(f"sqlite://{folder / 'accounts.db'}") as store:
+        accounts = Accounts(store)
+        _, api_key = await accounts.create_owner(
+            "broken-owner", "amber-kettle-orbit-17", key_name="tests"
+        )
+        assert api_key is not None
+        app = create_app(
+            BrokenPlatform(),
+            name=f"upcast-broken-{secrets.token_hex(4)}",
+            accounts=accounts,
+        )
+        running = await start_gateway(app)
+        try:
+            yield running.url, api_key
+        finally:
+            await running.stop()

@@ -11,15 +11,20 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvloop
 
 from actors.platform import Platform
 from actors.runtime import RayPlatform, Settings, init_ray
+from tests.gateway_monitors import WAIT
+from web.accounts import Accounts
 from web.app import create_app
+from web.protection import ProtectionSettings
 from web.server import GatewayThread
 
 
@@ -65,18 +70,72 @@ def platform(
     uvloop.run(running.close())
 
 
+GATEWAY_NAME = "upcast-test"
+OWNER = "test-owner"
+OWNER_PASSWORD = "vivid-orbit-lantern-42"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGateway:
+    url: str
+    platform: RayPlatform
+    api_key: str
+    """An API key of the owner, with every scope."""
+
+
 @pytest.fixture(scope="session")
-def _gateway(platform: RayPlatform) -> Iterator[tuple[str, RayPlatform]]:
-    """The web gateway on a free port, in a thread of its own, for the session."""
-    with GatewayThread(create_app(platform, name="upcast-test")) as running:
-        yield running.url, platform
+def _gateway(platform: RayPlatform) -> Iterator[SessionGateway]:
+    """The web gateway on a free port, in a thread of its own, for the session,
+    with an owner account and an API key of every scope."""
+    accounts = Accounts(platform.account_backend())
+    _, api_key = uvloop.run(
+        accounts.create_owner(OWNER, OWNER_PASSWORD, key_name="tests")
+    )
+    assert api_key is not None
+    # The tests call far more often than any person would: no rate limits.
+    unlimited = ProtectionSettings(limits={})
+    app = create_app(platform, name=GATEWAY_NAME, protection=unlimited)
+    with GatewayThread(app) as running:
+        yield SessionGateway(running.url, platform, api_key)
 
 
 @pytest.fixture
-def gateway_url(_gateway: tuple[str, RayPlatform]) -> str:
-    return _gateway[0]
+def gateway_url(_gateway: SessionGateway) -> str:
+    return _gateway.url
 
 
 @pytest.fixture
-def platform_handle(_gateway: tuple[str, RayPlatform]) -> Platform:
-    return _gateway[1]
+def api_key(_gateway: SessionGateway) -> str:
+    """The owner's API key, with every scope."""
+    return _gateway.api_key
+
+
+@pytest.fixture
+def auth(_gateway: SessionGateway) -> dict[str, str]:
+    """Headers that authenticate as the owner."""
+    return {"Authorization": f"Bearer {_gateway.api_key}"}
+
+
+@pytest.fixture
+async def http(
+    gateway_url: str, auth: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the session's gateway, signed in as its owner."""
+    async with httpx.AsyncClient(
+        base_url=gateway_url, timeout=WAIT, headers=auth
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def made(http: httpx.AsyncClient) -> AsyncIterator[list[str]]:
+    """Ids of monitors a test made; each is deleted when the test ends."""
+    ids: list[str] = []
+    yield ids
+    for monitor_id in ids:
+        await http.delete(f"/api/v1/monitors/{monitor_id}")
+
+
+@pytest.fixture
+def platform_handle(_gateway: SessionGateway) -> Platform:
+    return _gateway.platform

@@ -10,8 +10,8 @@ whose message reveals nothing about the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
@@ -32,6 +32,7 @@ class ApiError(Exception):
     """A request the API refuses, with the status to answer and what to fix."""
 
     status = 400
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, message: str, fields: Iterable[FieldError] = ()) -> None:
         super().__init__(message)
@@ -50,13 +51,41 @@ class BadRequest(ApiError):
         return cls(f"{name}: {problem}", [FieldError(name, problem)])
 
 
+class Unauthorized(ApiError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+    status = 401
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": 'Bearer realm="upcast"'}
+
+
+class Forbidden(ApiError):
+    """The caller is known but may not do this; the message names the scope."""
+
+    status = 403
+
+
+class NotFound(ApiError):
+    """Nothing is at the address asked for; the message names what is missing."""
+
+    status = 404
+
+
+class Conflict(ApiError):
+    """The request clashes with what is stored (a name taken, the last owner)."""
+
+    status = 409
+
+
 def summary(errors: list[FieldError]) -> str:
     """The one problem, or how many there are, for an error's message."""
     return str(errors[0]) if len(errors) == 1 else f"{len(errors)} problems"
 
 
 def error_response(
-    status: int, message: str, fields: Iterable[FieldError] = ()
+    status: int,
+    message: str,
+    fields: Iterable[FieldError] = (),
+    headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
     """The JSON error body every failure is answered with."""
     body = {
@@ -66,7 +95,7 @@ def error_response(
             "fields": [{"field": e.field, "problem": e.problem} for e in fields],
         }
     }
-    return json(body, status=status)
+    return json(body, status=status, headers=headers)
 
 
 def install_error_handlers(app: Sanic[Any, Any]) -> None:
@@ -74,7 +103,7 @@ def install_error_handlers(app: Sanic[Any, Any]) -> None:
 
     async def invalid(request: Request, exc: Exception) -> HTTPResponse:
         assert isinstance(exc, ValidationError)
-        message = "the monitor is not valid: " + summary(exc.errors)
+        message = "the request is not valid: " + summary(exc.errors)
         return error_response(422, message, exc.errors)
 
     async def not_found(request: Request, exc: Exception) -> HTTPResponse:
@@ -85,7 +114,9 @@ def install_error_handlers(app: Sanic[Any, Any]) -> None:
 
     async def refused(request: Request, exc: Exception) -> HTTPResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, exc.fields)
+        return error_response(
+            exc.status, exc.message, exc.fields, dict(exc.headers) or None
+        )
 
     async def framework(request: Request, exc: Exception) -> HTTPResponse:
         # Sanic's own errors (no such route, wrong method, body too large)

@@ -27,7 +27,11 @@ from engine.errors import FieldError, ValidationError
 from notify.settings import HIDDEN, hide_secrets, keep_secrets, secret_fields
 from store.alerting import INCIDENT_STATUSES
 from store.outbox import STATES as OUTBOX_STATES
+from web import schemas
+from web.access import Principal, requires
 from web.errors import ApiError, BadRequest, summary
+from web.openapi import CURSOR, LIMIT, Operation, Param, documented, page_of
+from web.paging import cursor_of, encode_cursor, page_in_memory
 from web.params import Query, json_object
 
 logger = logging.getLogger(__name__)
@@ -43,13 +47,47 @@ SETTING_PATHS: Final = {
 }
 """Where each kind of alert setting is served."""
 
+SETTING_NOUNS: Final = {
+    "channel": "notification channel",
+    "route": "route",
+    "escalation": "escalation policy",
+    "maintenance": "maintenance window",
+    "slo": "service level objective",
+}
+
+INCIDENTS: Final = "incidents"
+SETTINGS: Final = "alert settings"
+
+NOTE_BODY: Final = {
+    "type": "object",
+    "properties": {"note": {"type": "string", "maxLength": 10_000}},
+    "additionalProperties": False,
+}
+ACKNOWLEDGE_BODY: Final = {
+    "type": "object",
+    "properties": {
+        "note": {"type": "string", "maxLength": 10_000},
+        "for": {
+            "type": ["string", "number"],
+            "description": "how long the acknowledgement lasts (30m, or seconds)",
+        },
+    },
+    "additionalProperties": False,
+}
+TEXT_BODY: Final = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 10_000}},
+    "additionalProperties": False,
+}
+
 UPCOMING_SHOWN: Final = 5
 """Occurrences of a maintenance window listed with it."""
 
 MAX_NOTE: Final = 10_000
 MAX_ACKNOWLEDGEMENT: Final = 30 * 86400.0
 DEFAULT_ACTOR: Final = "api"
-"""Who acknowledged, resolved or wrote a note when the request does not say."""
+"""Who acts when no one is signed in: the platform's own calls."""
 
 
 class InvalidSetting(ApiError):
@@ -71,88 +109,208 @@ def alerting_blueprint(platform: AlertingPlatform) -> Blueprint:
     api = Blueprint("api_v1_alerting", url_prefix=PREFIX)
 
     @api.get("/incidents")
-    async def list_incidents(request: Request) -> HTTPResponse:
-        query = Query(request, ("status", "monitor", "before", "limit"))
-        statuses = _statuses(query.text("status"))
-        found = await platform.incidents(
-            {
-                "status": statuses,
-                "monitor_id": query.text("monitor"),
-                "before": query.text("before"),
-                "limit": query.limit(),
-            }
+    @requires("alerts:read")
+    @documented(
+        Operation(
+            "Incidents, newest first",
+            INCIDENTS,
+            {200: page_of("incidents", schemas.Incident)},
+            params=(
+                Param(
+                    "status",
+                    {"type": "string"},
+                    "open, acknowledged or resolved; several by commas",
+                ),
+                Param("monitor", {"type": "string"}, "only this monitor's"),
+                Param("before", {"type": "string"}, "only older than this id"),
+                LIMIT,
+                CURSOR,
+            ),
         )
-        return json({"incidents": found})
+    )
+    async def list_incidents(request: Request) -> HTTPResponse:
+        query = Query(request, ("status", "monitor", "before", "limit", "cursor"))
+        statuses = _statuses(query.text("status"))
+        before = query.text("before")
+        cursor = cursor_of(query)
+        if cursor is not None:
+            before = str(cursor[0])
+        limit = query.limit()
+        try:
+            found = await platform.incidents(
+                {
+                    "status": statuses,
+                    "monitor_id": query.text("monitor"),
+                    "before": before,
+                    "limit": limit,
+                }
+            )
+        except ValueError as exc:
+            raise BadRequest.parameter("before", str(exc)) from None
+        following = encode_cursor([found[-1]["id"]]) if len(found) == limit else None
+        return json({"incidents": found, "next_cursor": following})
 
     @api.get("/incidents/<incident_id:str>")
+    @requires("alerts:read")
+    @documented(
+        Operation(
+            "An incident with its timeline",
+            INCIDENTS,
+            {200: schemas.IncidentWithTimeline},
+            errors=(404,),
+        )
+    )
     async def get_incident(request: Request, incident_id: str) -> HTTPResponse:
         Query(request, ())
         return json(await platform.incident(incident_id))
 
     @api.post("/incidents/<incident_id:str>/acknowledge")
+    @requires("alerts:ack", "incident.acknowledge")
+    @documented(
+        Operation(
+            "Acknowledge an incident, for a while or until its policy's limit",
+            INCIDENTS,
+            {200: schemas.Incident},
+            body=ACKNOWLEDGE_BODY,
+            body_required=False,
+            errors=(404, 409),
+        )
+    )
     async def acknowledge(request: Request, incident_id: str) -> HTTPResponse:
         Query(request, ())
-        body = _optional_body(request, ("by", "for", "note"))
+        body = _optional_body(request, ("for", "note"))
         lasting = _lasting(body.get("for"))
         incident = await platform.acknowledge_incident(
             incident_id,
-            by=_actor(body),
+            by=actor_of(request),
             lasting=lasting,
             note=_text(body, "note", MAX_NOTE),
         )
         return json(incident)
 
     @api.post("/incidents/<incident_id:str>/resolve")
+    @requires("alerts:ack", "incident.resolve")
+    @documented(
+        Operation(
+            "Resolve an incident by hand",
+            INCIDENTS,
+            {200: schemas.Incident},
+            body=NOTE_BODY,
+            body_required=False,
+            errors=(404, 409),
+        )
+    )
     async def resolve(request: Request, incident_id: str) -> HTTPResponse:
         Query(request, ())
-        body = _optional_body(request, ("by", "note"))
+        body = _optional_body(request, ("note",))
         incident = await platform.resolve_incident(
-            incident_id, by=_actor(body), note=_text(body, "note", MAX_NOTE)
+            incident_id, by=actor_of(request), note=_text(body, "note", MAX_NOTE)
         )
         return json(incident)
 
     @api.post("/incidents/<incident_id:str>/notes")
+    @requires("alerts:ack", "incident.note")
+    @documented(
+        Operation(
+            "Add a note to an incident's timeline",
+            INCIDENTS,
+            {201: schemas.TimelineEntry},
+            body=TEXT_BODY,
+            errors=(404,),
+        )
+    )
     async def add_note(request: Request, incident_id: str) -> HTTPResponse:
         Query(request, ())
-        body = _optional_body(request, ("by", "text"))
+        body = _optional_body(request, ("text",))
         text = _text(body, "text", MAX_NOTE)
         if not text.strip():
             raise BadRequest.parameter("text", "is required")
-        entry = await platform.note_incident(incident_id, by=_actor(body), text=text)
+        entry = await platform.note_incident(
+            incident_id, by=actor_of(request), text=text
+        )
         return json(entry, status=201)
 
     for path, kind in SETTING_PATHS.items():
         _setting_routes(api, platform, path, kind)
 
     @api.post("/channels/<channel_id:str>/test")
+    @requires("alerts:write", "channel.test")
+    @documented(
+        Operation(
+            "Send a test notification through a channel now",
+            SETTINGS,
+            {200: {"type": "object"}},
+            errors=(404,),
+        )
+    )
     async def send_test(request: Request, channel_id: str) -> HTTPResponse:
         Query(request, ())
         return json(await platform.send_test(channel_id))
 
     @api.get("/channels/<channel_id:str>/deliveries")
+    @requires("alerts:read")
+    @documented(
+        Operation(
+            "A channel's latest delivery attempts, newest first",
+            SETTINGS,
+            {200: page_of("deliveries", schemas.Delivery)},
+            params=(LIMIT,),
+            errors=(404,),
+            description="The latest attempts only: older ones are not paged.",
+        )
+    )
     async def deliveries(request: Request, channel_id: str) -> HTTPResponse:
         query = Query(request, ("limit",))
         await platform.get_setting("channel", channel_id)
         found = await platform.deliveries(channel_id=channel_id, limit=query.limit())
-        return json({"deliveries": found})
+        return json({"deliveries": found, "next_cursor": None})
 
     @api.get("/outbox")
+    @requires("alerts:read")
+    @documented(
+        Operation(
+            "Notifications waiting, sent or given up on, oldest first",
+            SETTINGS,
+            {200: page_of("entries", schemas.OutboxEntry)},
+            params=(
+                Param("state", {"enum": list(OUTBOX_STATES)}, "only in this state"),
+                Param("channel", {"type": "string"}, "only for this channel"),
+                Param("after", {"type": "integer"}, "only after this entry id"),
+                LIMIT,
+                CURSOR,
+            ),
+        )
+    )
     async def outbox(request: Request) -> HTTPResponse:
-        query = Query(request, ("state", "channel", "after", "limit"))
+        query = Query(request, ("state", "channel", "after", "limit", "cursor"))
         after = query.text("after")
+        cursor = cursor_of(query)
+        if cursor is not None:
+            after = str(cursor[0])
         if after is not None and not after.isdigit():
             raise BadRequest.parameter("after", "must be an outbox entry id")
+        limit = query.limit()
         found = await platform.outbox(
             {
                 "state": query.choice("state", OUTBOX_STATES),
                 "channel_id": query.text("channel"),
                 "after": None if after is None else int(after),
-                "limit": query.limit(),
+                "limit": limit,
             }
         )
-        return json({"entries": found})
+        following = encode_cursor([found[-1]["id"]]) if len(found) == limit else None
+        return json({"entries": found, "next_cursor": following})
 
     @api.post("/outbox/<entry_id:int>/requeue")
+    @requires("alerts:write", "outbox.requeue")
+    @documented(
+        Operation(
+            "Send a dead letter again",
+            SETTINGS,
+            {200: schemas.Requeued},
+            errors=(409,),
+        )
+    )
     async def requeue(request: Request, entry_id: int) -> HTTPResponse:
         Query(request, ())
         if not await platform.requeue(entry_id):
@@ -178,9 +336,15 @@ def _setting_routes(
             ) from None
 
     async def listing(request: Request) -> HTTPResponse:
-        Query(request, ())
+        query = Query(request, ("limit", "cursor"))
         found = await platform.list_settings(kind)
-        return json({path.replace("-", "_"): [_shown(kind, s) for s in found]})
+        shown, following = page_in_memory(
+            [_shown(kind, setting) for setting in found],
+            lambda setting: (str(setting["id"]),),
+            after=cursor_of(query),
+            limit=query.limit(),
+        )
+        return json({path.replace("-", "_"): shown, "next_cursor": following})
 
     async def create(request: Request) -> HTTPResponse:
         Query(request, ())
@@ -237,7 +401,53 @@ def _setting_routes(
         (delete, member, "DELETE"),
     ]
     for handler, uri, method in routes:
-        api.add_route(handler, uri, methods=[method], name=f"{name}_{handler.__name__}")
+        verb = handler.__name__
+        if method == "GET":
+            requires("alerts:read")(handler)
+        else:
+            requires("alerts:write", f"{kind}.{verb}")(handler)
+        documented(_setting_operation(kind, path, verb))(handler)
+        api.add_route(handler, uri, methods=[method], name=f"{name}_{verb}")
+
+
+def _setting_operation(kind: str, path: str, verb: str) -> Operation:
+    """What the document says of one of a kind of setting's routes."""
+    noun = SETTING_NOUNS[kind]
+    key = path.replace("-", "_")
+    body: dict[str, Any] = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"id": {"type": "string"}},
+    }
+    operations = {
+        "listing": Operation(
+            f"Every {noun}, by id",
+            SETTINGS,
+            {200: page_of(key, schemas.Setting)},
+            params=(LIMIT, CURSOR),
+        ),
+        "create": Operation(
+            f"Create a {noun}",
+            SETTINGS,
+            {201: schemas.Setting},
+            body=body,
+            errors=(409, 422),
+        ),
+        "read": Operation(
+            f"Read a {noun}", SETTINGS, {200: schemas.Setting}, errors=(404,)
+        ),
+        "replace": Operation(
+            f"Create or replace a {noun}",
+            SETTINGS,
+            {200: schemas.Setting, 201: schemas.Setting},
+            body=body,
+            errors=(422,),
+        ),
+        "delete": Operation(
+            f"Delete a {noun}", SETTINGS, {204: None}, errors=(404, 409)
+        ),
+    }
+    return operations[verb]
 
 
 def _shown(kind: str, setting: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,9 +512,10 @@ def _text(body: Mapping[str, Any], name: str, limit: int) -> str:
     return value
 
 
-def _actor(body: Mapping[str, Any]) -> str:
-    actor = _text(body, "by", 200) or DEFAULT_ACTOR
-    return actor
+def actor_of(request: Request) -> str:
+    """Who acts, for an incident's timeline: the caller's name."""
+    principal = getattr(request.ctx, "principal", None)
+    return principal.name if isinstance(principal, Principal) else DEFAULT_ACTOR
 
 
 def _lasting(value: Any) -> float | None:

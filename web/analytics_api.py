@@ -20,7 +20,10 @@ from sanic.response import json
 
 from actors.platform import AnalyticsPlatform
 from engine.durations import parse_duration
+from web import schemas
+from web.access import requires
 from web.errors import BadRequest
+from web.openapi import SINCE, UNTIL, Operation, Param, documented
 from web.params import Query
 
 PREFIX: Final = "/api/v1"
@@ -30,12 +33,44 @@ MAX_RESULTS: Final = 20_000
 DEFAULT_SPAN: Final = 86_400.0
 MAX_SPAN: Final = 31 * 86_400.0
 
+ANALYTICS: Final = "analytics"
+FAILING_TOGETHER: Final = {
+    "type": "object",
+    "required": ["since", "until", "groups"],
+    "properties": {
+        "since": {"type": "number"},
+        "until": {"type": "number"},
+        "groups": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
 
 def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
     """The analytics routes, each asking ``platform`` for what it serves."""
     api = Blueprint("api_v1_analytics", url_prefix=PREFIX)
 
     @api.get("/monitors/<monitor_id:str>/analysis")
+    @requires("monitors:read")
+    @documented(
+        Operation(
+            "Anomaly scores of the latest results, latency trend and certificate",
+            ANALYTICS,
+            {200: schemas.Analysis},
+            params=(
+                Param(
+                    "results",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS},
+                    "how many of the latest results to analyse",
+                ),
+                Param(
+                    "threshold_ms",
+                    {"type": "number", "exclusiveMinimum": 0},
+                    "a latency to forecast the crossing of",
+                ),
+            ),
+            errors=(404,),
+        )
+    )
     async def analysis(request: Request, monitor_id: str) -> HTTPResponse:
         query = Query(request, ("results", "threshold_ms"))
         results = _whole(query.text("results"), "results", DEFAULT_RESULTS)
@@ -47,11 +82,33 @@ def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
         )
 
     @api.get("/monitors/<monitor_id:str>/baselines")
+    @requires("monitors:read")
+    @documented(
+        Operation(
+            "What the monitor's shard knows of its usual behaviour",
+            ANALYTICS,
+            {200: schemas.Analysis},
+            errors=(404,),
+        )
+    )
     async def baselines(request: Request, monitor_id: str) -> HTTPResponse:
         Query(request, ())
         return json(await platform.monitor_baselines(monitor_id))
 
     @api.get("/analytics/failing-together")
+    @requires("monitors:read")
+    @documented(
+        Operation(
+            "Monitors that failed together, each group with its likely root",
+            ANALYTICS,
+            {200: FAILING_TOGETHER},
+            params=(
+                SINCE,
+                UNTIL,
+                Param("bucket", {"type": "string"}, "the time step (60s, 5m)"),
+            ),
+        )
+    )
     async def failing_together(request: Request) -> HTTPResponse:
         query = Query(request, ("since", "until", "bucket"))
         until = query.time("until")
@@ -69,6 +126,15 @@ def analytics_blueprint(platform: AnalyticsPlatform) -> Blueprint:
         return json({"since": since, "until": until, "groups": groups})
 
     @api.get("/slos/<slo_id:str>/status")
+    @requires("monitors:read")
+    @documented(
+        Operation(
+            "An SLO's error budget and the burn-rate alerts firing now",
+            ANALYTICS,
+            {200: {"type": "object"}},
+            errors=(404,),
+        )
+    )
     async def slo_status(request: Request, slo_id: str) -> HTTPResponse:
         Query(request, ())
         return json(await platform.slo_status(slo_id))

@@ -1,0 +1,459 @@
+"""The gateway's own copy of every monitor and its status, for lists.
+
+Listing monitors through the actors costs a scan of the catalogue and a
+call to every shard, far too much for a dashboard polling a fleet of
+100,000. ``MonitorDirectory`` keeps, in the gateway, each monitor's
+definition (secrets already redacted) and its latest status, in id order
+and in name order, so a page costs a binary search and ``limit`` look-ups.
+
+How it stays current:
+
+1. At start it loads every monitor with its status from the platform.
+2. It then takes every update of the gateway's live feed (``observe``,
+   called by ``web.live.LiveHub``, which reads the feed once for both):
+   each result updates its monitor's status; each event about a monitor
+   (created, updated, paused, resumed, deleted) has that monitor read
+   again; an apply too large to name its monitors has everything read
+   again. Everything is read again every ``FULL_RELOAD_EVERY`` seconds too,
+   in case updates were lost while the feed was away.
+3. What this gateway changes itself is put in at once, so a client that
+   creates a monitor sees it in the next list it asks this gateway for.
+4. What alerting adds to a status (maintenance, the open incident, the
+   monitor causing it) is read every ``overlay_every`` seconds.
+
+Another gateway's changes arrive through the feed within about a second;
+a large apply through another gateway shows once its parts pause, up to
+``MIN_RELOAD_GAP`` seconds later.
+Until the first load is done, lists are read from the platform itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from actors.platform import MonitorNotFound, Platform
+from engine.events import (
+    MONITOR_CREATED,
+    MONITOR_DELETED,
+    MONITOR_PAUSED,
+    MONITOR_RESUMED,
+    MONITOR_UPDATED,
+    MONITORS_APPLIED,
+    STATE_CHANGED,
+)
+from engine.result import MonitorState
+from web.redact import redact_monitor
+
+logger = logging.getLogger(__name__)
+
+CHANGED_EVENTS: Final = frozenset(
+    {MONITOR_CREATED, MONITOR_UPDATED, MONITOR_PAUSED, MONITOR_RESUMED}
+)
+RELOAD_PAUSE: Final = 2.0
+"""Seconds a full reload waits for changes to pause before it runs."""
+MIN_RELOAD_GAP: Final = 10.0
+"""The fewest seconds between two full reloads."""
+
+FOLLOW_RETRY: Final = (0.5, 1.0, 2.0, 5.0)
+FULL_RELOAD_EVERY: Final = 600.0
+RESORT_FROM: Final = 200
+"""Monitors put at once from which sorting everything beats inserting each."""
+SORT_SNAPSHOT_SECONDS: Final = 1.0
+"""How long a computed order (by state, latency...) is reused."""
+
+SORTS: Final = (
+    "id",
+    "name",
+    "state",
+    "kind",
+    "last_check_at",
+    "last_latency_ms",
+)
+"""The orders lists can be read in; each ends with the id, so it is total."""
+
+_MAINTENANCE: Final = str(MonitorState.MAINTENANCE)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorQuery:
+    """Which monitors, in which order, from where."""
+
+    tag: str | None = None
+    kind: str | None = None
+    state: str | None = None
+    enabled: bool | None = None
+    search: str | None = None
+    sort: str = "id"
+    descending: bool = False
+    after: tuple[Any, ...] | None = None
+    """The sort key of the last item of the page before."""
+    limit: int = 100
+
+
+class MonitorDirectory:
+    """Every monitor and its status, kept current in the gateway's memory."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        overlay_every: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._platform = platform
+        self._overlay_every = overlay_every
+        self._clock = clock
+        self._monitors: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[str, dict[str, Any]] = {}
+        self._overlay: dict[str, dict[str, Any]] = {}
+        self._by_id: list[tuple[str]] = []
+        self._by_name: list[tuple[str, str]] = []
+        self._snapshots: dict[str, tuple[float, list[tuple[Any, ...]]]] = {}
+        self._stale: set[str] = set()
+        self._reload_wanted = False
+        self._last_change = -math.inf
+        self._last_reload = -math.inf
+        self._wake = asyncio.Event()
+        self.loaded = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # Running.
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._run(), name="upcast-directory"),
+            loop.create_task(self._refresh_overlay(), name="upcast-directory-overlay"),
+        ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            await self._load()
+            group.create_task(self._catch_up())
+            group.create_task(self._reload_now_and_then())
+
+    async def _load(self) -> None:
+        failures = 0
+        while True:
+            try:
+                monitors = await self._platform.list_monitors()
+                break
+            except Exception:
+                delay = FOLLOW_RETRY[min(failures, len(FOLLOW_RETRY) - 1)]
+                failures += 1
+                logger.warning("loading the monitor directory failed", exc_info=True)
+                await asyncio.sleep(delay)
+        self._replace_all(monitors)
+        self.loaded.set()
+        logger.info("the monitor directory holds %d monitors", len(self._monitors))
+
+    async def _reload_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(FULL_RELOAD_EVERY)
+            self._ask_reload()
+
+    async def _catch_up(self) -> None:
+        """Read again the monitors that events named, or everything."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self._reload_wanted:
+                    await self._reload_when_quiet()
+                    continue
+                stale, self._stale = self._stale, set()
+                for monitor_id in stale:
+                    await self._read_again(monitor_id)
+            except Exception:
+                logger.exception("bringing the monitor directory up to date failed")
+                self._ask_reload()
+                await asyncio.sleep(RELOAD_PAUSE)
+
+    async def _reload_when_quiet(self) -> None:
+        """Read everything again, once changes have paused, at most so often.
+
+        A large apply comes as one event per part; reading 100,000 monitors
+        after each part would cost more than the apply itself.
+        """
+        while True:
+            quiet = self._clock() - self._last_change
+            since_reload = self._clock() - self._last_reload
+            wait = max(RELOAD_PAUSE - quiet, MIN_RELOAD_GAP - since_reload)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._reload_wanted = False
+        self._stale.clear()
+        self._last_reload = self._clock()
+        self._replace_all(await self._platform.list_monitors())
+
+    async def _read_again(self, monitor_id: str) -> None:
+        try:
+            monitor = await self._platform.get_monitor(monitor_id)
+        except MonitorNotFound:
+            self.remove(monitor_id)
+            return
+        self.put(monitor)
+
+    async def _refresh_overlay(self) -> None:
+        while True:
+            try:
+                self._overlay = await self._platform.alerting_overlay()
+            except Exception:
+                logger.warning(
+                    "reading alerting's view of states failed", exc_info=True
+                )
+            await asyncio.sleep(self._overlay_every)
+
+    def _ask_reload(self) -> None:
+        self._reload_wanted = True
+        self._last_change = self._clock()
+        self._wake.set()
+
+    # Changes.
+
+    def observe(self, item: Mapping[str, Any]) -> None:
+        """Take one update of the live feed."""
+        kind, data = item.get("type"), item.get("data")
+        if not isinstance(data, Mapping):
+            return
+        if kind == "result":
+            self._take_result(data)
+        elif kind == "event":
+            self._take_event(data)
+
+    def _take_result(self, result: Mapping[str, Any]) -> None:
+        monitor_id = str(result.get("monitor_id"))
+        status = self._statuses.get(monitor_id)
+        monitor = self._monitors.get(monitor_id)
+        # A check running when its monitor was paused reports afterwards;
+        # the monitor stays PAUSED.
+        if status is None or monitor is None or not monitor.get("enabled", True):
+            return
+        status["state"] = result.get("state", status.get("state"))
+        status["last_check_at"] = result.get("started_at")
+        status["last_ok"] = result.get("ok")
+        status["last_latency_ms"] = result.get("latency_ms")
+        status["last_reason"] = result.get("reason")
+        status["last_message"] = result.get("message", "")
+
+    def _take_event(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        monitor_id = event.get("monitor_id")
+        if kind == MONITORS_APPLIED:
+            self._ask_reload()
+        elif kind == MONITOR_DELETED and isinstance(monitor_id, str):
+            self.remove(monitor_id)
+        elif kind in CHANGED_EVENTS and isinstance(monitor_id, str):
+            self._stale.add(monitor_id)
+            self._wake.set()
+        elif kind == STATE_CHANGED and isinstance(monitor_id, str):
+            status = self._statuses.get(monitor_id)
+            after = (event.get("data") or {}).get("after")
+            if status is not None and isinstance(after, str):
+                status["state"] = after
+
+    def put_many(self, monitors: Iterable[Mapping[str, Any]]) -> None:
+        """``put`` each monitor; many at once re-sort the orders once instead."""
+        listed = list(monitors)
+        if len(listed) < RESORT_FROM:
+            for monitor in listed:
+                self.put(monitor)
+            return
+        for monitor in listed:
+            shown = redact_monitor(monitor)
+            status = shown.pop("status", None)
+            monitor_id = str(shown["id"])
+            self._monitors[monitor_id] = shown
+            self._statuses[monitor_id] = _status_after_change(
+                shown, status, self._statuses.get(monitor_id)
+            )
+        self._sort()
+
+    def put(self, monitor: Mapping[str, Any]) -> None:
+        """Keep (or replace) one monitor as the platform shows it, with status."""
+        monitor_id = str(monitor["id"])
+        shown = redact_monitor(monitor)
+        status = shown.pop("status", None)
+        old = self._monitors.get(monitor_id)
+        if old is None:
+            bisect.insort(self._by_id, (monitor_id,))
+        elif old["name"] != shown["name"]:
+            self._by_name.remove((old["name"].casefold(), monitor_id))
+        if old is None or old["name"] != shown["name"]:
+            bisect.insort(self._by_name, (shown["name"].casefold(), monitor_id))
+        self._monitors[monitor_id] = shown
+        self._statuses[monitor_id] = _status_after_change(
+            shown, status, self._statuses.get(monitor_id)
+        )
+        self._snapshots.clear()
+
+    def remove(self, monitor_id: str) -> None:
+        old = self._monitors.pop(monitor_id, None)
+        if old is None:
+            return
+        self._statuses.pop(monitor_id, None)
+        self._by_id.pop(bisect.bisect_left(self._by_id, (monitor_id,)))
+        self._by_name.remove((old["name"].casefold(), monitor_id))
+        self._snapshots.clear()
+
+    def _replace_all(self, monitors: Iterable[Mapping[str, Any]]) -> None:
+        self._monitors.clear()
+        self._statuses.clear()
+        self._by_id = []
+        self._by_name = []
+        for monitor in monitors:
+            shown = redact_monitor(monitor)
+            status = shown.pop("status", None)
+            monitor_id = str(shown["id"])
+            self._monitors[monitor_id] = shown
+            self._statuses[monitor_id] = _status_after_change(shown, status, None)
+        self._sort()
+
+    def _sort(self) -> None:
+        self._by_id = sorted((monitor_id,) for monitor_id in self._monitors)
+        self._by_name = sorted(
+            (monitor["name"].casefold(), monitor_id)
+            for monitor_id, monitor in self._monitors.items()
+        )
+        self._snapshots.clear()
+
+    # Reading.
+
+    def __len__(self) -> int:
+        return len(self._monitors)
+
+    def tags_of(self, monitor_id: str) -> tuple[str, ...] | None:
+        """A monitor's tags, None when it is not known (or not loaded yet)."""
+        monitor = self._monitors.get(monitor_id)
+        return None if monitor is None else tuple(monitor["tags"])
+
+    def status_of(self, monitor_id: str) -> Mapping[str, Any]:
+        """A monitor's status with alerting's additions, not to be changed.
+
+        Most monitors have no additions; theirs is the kept status itself,
+        so a page of them copies nothing.
+        """
+        status = self._statuses.get(monitor_id) or {}
+        extra = self._overlay.get(monitor_id)
+        if not extra:
+            return status
+        shown = dict(status)
+        if "maintenance" in extra:
+            shown["checked_state"] = shown.get("state")
+            shown["state"] = _MAINTENANCE
+        shown.update(extra)
+        return shown
+
+    def monitor(self, monitor_id: str) -> dict[str, Any]:
+        return {**self._monitors[monitor_id], "status": self.status_of(monitor_id)}
+
+    def page(self, query: MonitorQuery) -> tuple[list[str], tuple[Any, ...] | None]:
+        """The ids of one page, and the sort key of its last item if more follow."""
+        keys = self._order(query.sort)
+        if query.descending:
+            position = (
+                len(keys)
+                if query.after is None
+                else bisect.bisect_left(keys, query.after)
+            )
+            candidates = (keys[index] for index in range(position - 1, -1, -1))
+        else:
+            position = (
+                0 if query.after is None else bisect.bisect_right(keys, query.after)
+            )
+            candidates = (keys[index] for index in range(position, len(keys)))
+        chosen: list[tuple[Any, ...]] = []
+        for key in candidates:
+            if self._matches(key[-1], query):
+                chosen.append(key)
+                if len(chosen) > query.limit:
+                    break
+        more = len(chosen) > query.limit
+        chosen = chosen[: query.limit]
+        return [key[-1] for key in chosen], (chosen[-1] if more and chosen else None)
+
+    def _matches(self, monitor_id: str, query: MonitorQuery) -> bool:
+        monitor = self._monitors.get(monitor_id)
+        if monitor is None:
+            return False
+        if query.tag is not None and query.tag not in monitor["tags"]:
+            return False
+        if query.kind is not None and monitor["kind"] != query.kind:
+            return False
+        if query.enabled is not None and monitor["enabled"] != query.enabled:
+            return False
+        if query.search is not None and (
+            query.search.casefold() not in monitor["name"].casefold()
+        ):
+            return False
+        return query.state is None or self.status_of(monitor_id).get("state") == (
+            query.state
+        )
+
+    def _order(self, sort: str) -> list[tuple[Any, ...]]:
+        """Every monitor's sort key, in order; keys end with the id.
+
+        The id and name orders are kept as monitors change; the others are
+        computed when asked for and reused for ``SORT_SNAPSHOT_SECONDS``.
+        """
+        if sort == "id":
+            return self._by_id
+        if sort == "name":
+            return self._by_name
+        now = self._clock()
+        cached = self._snapshots.get(sort)
+        if cached is not None and now - cached[0] < SORT_SNAPSHOT_SECONDS:
+            return cached[1]
+        keys = sorted(self._sort_key(sort, key[0]) for key in self._by_id)
+        self._snapshots[sort] = (now, keys)
+        return keys
+
+    def _sort_key(self, sort: str, monitor_id: str) -> tuple[Any, ...]:
+        if sort == "kind":
+            return (self._monitors[monitor_id]["kind"], monitor_id)
+        value = self.status_of(monitor_id).get(sort)
+        # Monitors not checked yet sort first, so keys stay comparable.
+        return (value is not None, value if value is not None else 0, monitor_id)
+
+    def sort_key(self, sort: str, monitor_id: str) -> tuple[Any, ...]:
+        """The key ``monitor_id`` has in ``sort`` order, for a cursor."""
+        if sort == "id":
+            return (monitor_id,)
+        if sort == "name":
+            return (self._monitors[monitor_id]["name"].casefold(), monitor_id)
+        return self._sort_key(sort, monitor_id)
+
+
+def _status_after_change(
+    monitor: Mapping[str, Any], given: Any, before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A changed monitor's status: the one it came with, else what it must be.
+
+    A write answers with the definition alone: a paused monitor is PAUSED at
+    once, a resumed or new one PENDING until its shard reports a check, and
+    any other keeps the status it had.
+    """
+    if isinstance(given, Mapping):
+        return dict(given)
+    if not monitor.get("enabled", True):
+        return {**(before or {}), "state": str(MonitorState.PAUSED)}
+    if before is None or before.get("state") == str(MonitorState.PAUSED):
+        return {**(before or {}), "state": str(MonitorState.PENDING)}
+    return before

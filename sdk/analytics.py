@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
-from sdk.alerting import API, Call
+from sdk.calls import API, AsyncSender, Call, Sender, api_path
 
 
 def analysis_call(monitor_id: str, results: int, threshold_ms: float | None) -> Call:
@@ -35,17 +33,15 @@ def failing_together_call(
 
 
 def slo_status_call(slo_id: str) -> Call:
-    return Call("GET", f"{API}/slos/{quote(slo_id, safe='')}/status")
+    return Call("GET", api_path("slos", slo_id, "status"))
 
 
 def _monitor(monitor_id: str) -> str:
-    return f"{API}/monitors/{quote(monitor_id, safe='')}"
+    return api_path("monitors", monitor_id)
 
 
-class AsyncAnalytics:
+class AsyncAnalytics(AsyncSender):
     """Analyses of monitors, their baselines, failures together and SLOs."""
-
-    _send: Callable[[Call], Awaitable[Any]]
 
     async def analysis(
         self, monitor_id: str, *, results: int = 2000, threshold_ms: float | None = None
@@ -79,10 +75,8 @@ class AsyncAnalytics:
         return found
 
 
-class Analytics:
+class Analytics(Sender):
     """The same calls as ``AsyncAnalytics``, for the blocking ``Client``."""
-
-    _send: Callable[[Call], Any]
 
     def analysis(
         self, monitor_id: str, *, results: int = 2000, threshold_ms: float | None = None

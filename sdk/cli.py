@@ -44,10 +44,13 @@ from engine.push_server import DEFAULT_HOST, DEFAULT_PORT, PushServer
 from engine.result import CheckResult, MonitorState
 from engine.scheduler import DEFAULT_MAX_IN_FLIGHT, Scheduler
 from sdk.client import ApplyReport, AsyncClient, Client
-from sdk.errors import InvalidMonitor, UpcastError
+from sdk.errors import InvalidMonitor, Unauthorized, UpcastError
 from sdk.storage_cli import add_storage_commands, run_storage_command
+from sdk.users_cli import add_user_commands, run_users_command
 from store.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from web.app import create_app
+from web.live import LiveSettings
+from web.protection import DEFAULT_LIMITS, Limit, ProtectionSettings
 from web.server import start_gateway
 
 logger = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_status(args.url)
     if command == "storage":
         return run_storage_command(args)
+    if command == "users":
+        return run_users_command(args)
 
     if command == "apply":
         definitions = read_definitions(Path(args.file))
@@ -199,6 +204,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $UPCAST_PUBLIC_URL, else no links)",
     )
     serve_parser.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="an origin (https://status.example.com) whose pages may call the "
+        "API from a browser; repeat for more (default: none)",
+    )
+    serve_parser.add_argument(
+        "--rate-limit",
+        metavar="CATEGORY=N/SECONDS",
+        action="append",
+        default=[],
+        type=rate_limit,
+        help="requests one client may make in a category (ingest, api, auth, "
+        "admin) per so many seconds, e.g. api=1200/60, or CATEGORY=off; "
+        "repeat for more (default: api=600/60, auth=10/60, admin=60/60, "
+        "ingest=600/60)",
+    )
+    serve_parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get("UPCAST_REDIS"),
+        help="a Redis server that gateways share rate limits and live updates "
+        "through (default: $UPCAST_REDIS, else each gateway works on its own)",
+    )
+    serve_parser.add_argument(
         "--shards",
         type=positive_int,
         default=DEFAULT_SHARDS,
@@ -255,7 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_storage_commands(commands)
+    add_user_commands(commands)
     return parser
+
+
+def rate_limit(text: str) -> tuple[str, Limit | None]:
+    """``api=1200/60`` as a category and its limit (burst a sixth of it); off."""
+    category, _, budget = text.partition("=")
+    if category not in DEFAULT_LIMITS:
+        raise argparse.ArgumentTypeError(
+            f"the category must be one of {', '.join(DEFAULT_LIMITS)}, got {category!r}"
+        )
+    if budget == "off":
+        return category, None
+    count, _, seconds = budget.partition("/")
+    try:
+        rate, per = int(count), float(seconds)
+        return category, Limit(rate=rate, per=per, burst=max(1, rate // 6))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be CATEGORY=N/SECONDS or CATEGORY=off, got {text!r}"
+        ) from None
 
 
 def positive_int(text: str) -> int:
@@ -435,14 +486,37 @@ def serve(args: argparse.Namespace) -> int:
         spool_bytes=args.spool_mb * 1024 * 1024,
     )
     try:
-        return uvloop.run(serve_until_stopped(settings, args.host, args.port, monitors))
+        limits = dict(DEFAULT_LIMITS)
+        for category, limit in args.rate_limit:
+            if limit is None:
+                limits.pop(category, None)
+            else:
+                limits[category] = limit
+        protection = ProtectionSettings(
+            cors_origins=tuple(args.cors_origin), redis_url=args.redis, limits=limits
+        )
+        live = LiveSettings(redis_url=args.redis)
+    except ValueError as exc:
+        print(f"upcast serve: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return uvloop.run(
+            serve_until_stopped(
+                settings, args.host, args.port, monitors, protection, live
+            )
+        )
     finally:
         if started_ray:
             ray.shutdown()
 
 
 async def serve_until_stopped(
-    settings: Settings, host: str, port: int, monitors: list[Monitor]
+    settings: Settings,
+    host: str,
+    port: int,
+    monitors: list[Monitor],
+    protection: ProtectionSettings | None = None,
+    live: LiveSettings | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -451,16 +525,27 @@ async def serve_until_stopped(
 
     print(f"-- starting the platform ({settings.shards} shards)", flush=True)
     platform = await RayPlatform.start(settings, progress=LoadReport())
+    app = create_app(platform, protection=protection, live=live)
     try:
-        gateway = await start_gateway(create_app(platform), host, port)
+        gateway = await start_gateway(app, host, port)
     except OSError as exc:
         await platform.close()
         print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
     print(f"-- Upcast is running at {gateway.url}  (API under /api/v1)", flush=True)
+    if not await app.ctx.accounts.backend.users():
+        print(
+            "-- no accounts yet: make the owner with "
+            "'upcast users create-owner NAME --api-key cli'",
+            flush=True,
+        )
     print(f"-- store: {settings.url}; Ctrl-C stops", flush=True)
     if monitors:
-        await apply_file([monitor.to_dict() for monitor in monitors], gateway.url)
+        await apply_file(
+            [monitor.to_dict() for monitor in monitors],
+            gateway.url,
+            api_key=app.ctx.accounts.system_token,
+        )
     await stop.wait()
     print("-- stopping: finishing checks in flight and writing their results")
     await gateway.stop()
@@ -469,7 +554,9 @@ async def serve_until_stopped(
     return 0
 
 
-async def apply_file(definitions: list[Any], url: str) -> int:
+async def apply_file(
+    definitions: list[Any], url: str, *, api_key: str | None = None
+) -> int:
     """Send a file's monitors to a running platform and say what changed.
 
     A file of up to ``VALIDATE_FIRST`` monitors is validated whole before
@@ -489,7 +576,7 @@ async def apply_file(definitions: list[Any], url: str) -> int:
             return refuse([(e.field, e.problem) for e in exc.errors])
         whole = [monitor.to_dict() for monitor in monitors]
     try:
-        async with AsyncClient(url) as client:
+        async with AsyncClient(url, api_key=api_key) as client:
             if whole is not None:
                 report = await client.apply(whole, progress=report_applied)
             else:
@@ -506,7 +593,7 @@ async def apply_file(definitions: list[Any], url: str) -> int:
         )
         return refuse(exc.fields)
     except UpcastError as exc:
-        print(f"{url}: {exc}", file=sys.stderr)
+        print(f"{url}: {exc}{sign_in_hint(exc)}", file=sys.stderr)
         return 1
     for label, ids in (
         ("created", report.created),
@@ -625,13 +712,23 @@ def report_applied(done: int, total: int) -> None:
         print(f"applied {done:,} of {total:,} monitors", end=end, file=sys.stderr)
 
 
+def sign_in_hint(error: UpcastError) -> str:
+    """What to do about a refusal for want of credentials, for the message."""
+    if isinstance(error, Unauthorized):
+        return (
+            "\n  set UPCAST_API_KEY to an API key (upcast users create-owner "
+            "--api-key makes the first; POST /api/v1/keys makes more)"
+        )
+    return ""
+
+
 def show_status(url: str) -> int:
     """Print a table of every monitor's state on the platform at ``url``."""
     try:
         with Client(url) as client:
             statuses = client.status()
     except UpcastError as exc:
-        print(f"{url}: {exc}", file=sys.stderr)
+        print(f"{url}: {exc}{sign_in_hint(exc)}", file=sys.stderr)
         return 1
     rows = []
     for status in statuses:

@@ -1,47 +1,63 @@
 """Python clients for the Upcast gateway: ``AsyncClient`` and blocking ``Client``.
 
 Both speak the REST API under ``/api/v1`` with the same methods and errors.
-The requests themselves and the reading of answers are written once, here,
-as plain functions; each client only adds its way of sending.
+The requests are built once, as ``Call`` values, by the groups of methods
+each client is made of (``sdk.monitors``, ``sdk.alerting``,
+``sdk.accounts``...); the reading of answers, retries and the renewal of a
+session are written once, here, as plain functions. Each client only adds
+its way of sending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
+import random
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from engine.model import slugify
-from sdk.alerting import Alerting, AsyncAlerting, Call
+from sdk.accounts import Accounts, AsyncAccounts
+from sdk.alerting import Alerting, AsyncAlerting
 from sdk.analytics import Analytics, AsyncAnalytics
+from sdk.calls import API, MAX_PAGE, Call, checked_page_size
+from sdk.credentials import Credentials
+from sdk.engine import AsyncEngine, Engine
 from sdk.errors import (
-    BadRequest,
-    Conflict,
     ConnectionFailed,
     InvalidMonitor,
-    NotFound,
     ServerError,
+    Unauthorized,
     UpcastError,
+    ValidationFailed,
+    error_for,
 )
+from sdk.gateway import AsyncGateway, Gateway
 from sdk.live import Subscription, ThreadedSubscription
+from sdk.monitors import AsyncMonitors, Monitors
+from sdk.reports import AsyncReports, Reports
 
 logger = logging.getLogger(__name__)
 
-API = "/api/v1"
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+"""Methods a request can be sent again with, when its answer was lost."""
+
+RETRIED_STATUSES = frozenset({502, 503, 504})
+MAX_BACKOFF = 10.0
+MAX_RATE_WAIT = 60.0
+"""The longest a client waits on ``Retry-After`` before trying again."""
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while ``apply`` works through a list."""
-
-Moment = float | datetime.datetime
-"""Unix seconds, or an aware datetime."""
 
 
 @dataclass(slots=True)
@@ -64,90 +80,13 @@ class ApplyReport:
         self.unchanged.extend(other.unchanged)
 
 
-def _monitor_path(monitor_id: str, action: str = "") -> str:
-    path = f"{API}/monitors/{quote(monitor_id, safe='')}"
-    return f"{path}/{action}" if action else path
-
-
-def _list_call(filters: Mapping[str, Any]) -> Call:
-    params: dict[str, str | int | float] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        key = "q" if name == "search" else name
-        params[key] = (
-            ("true" if value else "false") if isinstance(value, bool) else value
-        )
-    return Call("GET", f"{API}/monitors", params=params)
-
-
-def _results_call(
-    monitor_id: str, since: Moment | None, until: Moment | None, limit: int
-) -> Call:
-    params = _span_params(since, until)
-    params["limit"] = limit
-    return Call("GET", _monitor_path(monitor_id, "results"), params=params)
-
-
-def _events_call(after: str | None, monitor: str | None, limit: int) -> Call:
-    params: dict[str, str | int | float] = {"limit": limit}
-    if after is not None:
-        params["after"] = after
-    if monitor is not None:
-        params["monitor"] = monitor
-    return Call("GET", f"{API}/events", params=params)
-
-
-def _uptime_call(
-    period: str,
-    by: str,
-    since: Moment | None,
-    until: Moment | None,
-    monitors: Sequence[str] | None,
-    tags: Sequence[str] | None,
-) -> Call:
-    params = _span_params(since, until)
-    params.update(period=period, by=by)
-    if monitors is not None:
-        params["monitors"] = ",".join(monitors)
-    if tags is not None:
-        params["tags"] = ",".join(tags)
-    return Call("GET", f"{API}/reports/uptime", params=params)
-
-
-def _summary_call(
-    since: Moment | None, until: Moment | None, monitors: Sequence[str] | None
-) -> Call:
-    params = _span_params(since, until)
-    if monitors is not None:
-        params["monitors"] = ",".join(monitors)
-    return Call("GET", f"{API}/reports/summary", params=params)
-
-
-def _span_params(
-    since: Moment | None, until: Moment | None
-) -> dict[str, str | int | float]:
-    params: dict[str, str | int | float] = {}
-    if since is not None:
-        params["since"] = _seconds(since)
-    if until is not None:
-        params["until"] = _seconds(until)
-    return params
-
-
-def _seconds(moment: Moment) -> float:
-    if isinstance(moment, datetime.datetime):
-        if moment.tzinfo is None:
-            raise ValueError(f"a datetime needs a time zone, got {moment!r}")
-        return moment.timestamp()
-    return float(moment)
-
-
-def _read(response: httpx.Response) -> Any:
+def _read(response: httpx.Response, call: Call) -> Any:
     """The decoded answer, or the SDK error its status stands for."""
     if response.is_success:
         if response.status_code == 204 or not response.content:
             return None
+        if call.answer == "text":
+            return response.text
         try:
             return response.json()
         except ValueError as exc:
@@ -156,19 +95,50 @@ def _read(response: httpx.Response) -> Any:
                 status=response.status_code,
             ) from exc
 
-    status = response.status_code
     message, fields = _error_details(response)
-    if status == 422:
-        raise InvalidMonitor(message, fields, status=status)
-    if status == 404:
-        raise NotFound(message, status=status)
-    if status == 409:
-        raise Conflict(message, status=status)
-    if status == 400:
-        raise BadRequest(message, status=status)
-    if status >= 500:
-        raise ServerError(message, status=status)
-    raise UpcastError(message, status=status)
+    raise error_for(
+        response.status_code,
+        message,
+        fields,
+        retry_after=_retry_after(response),
+        invalid=InvalidMonitor if _carries_monitors(call) else ValidationFailed,
+    )
+
+
+def _carries_monitors(call: Call) -> bool:
+    """Whether a refusal of ``call`` is about monitor definitions."""
+    return call.path == f"{API}/apply" or call.path.startswith(f"{API}/monitors")
+
+
+def retry_delay(
+    call: Call, attempt: int, response: httpx.Response | None, retries: int
+) -> float | None:
+    """How long to wait before sending ``call`` again, or None not to.
+
+    ``response`` is None when the gateway could not be reached. A request
+    refused for its rate (429) was not carried out, so any request goes
+    again, after ``Retry-After``. Lost answers and a gateway that is not
+    ready are retried for idempotent methods only, backing off from 0.25 s
+    with jitter: a POST whose answer was lost may have been carried out.
+    """
+    if attempt >= retries:
+        return None
+    if response is not None and response.status_code == 429:
+        return min(_retry_after(response), MAX_RATE_WAIT)
+    idempotent = call.method in IDEMPOTENT
+    if not idempotent:
+        return None
+    if response is not None and response.status_code not in RETRIED_STATUSES:
+        return None
+    backoff: float = min(MAX_BACKOFF, 0.25 * 2.0**attempt)
+    return backoff * (0.5 + random.random() / 2)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
 
 
 def _error_details(response: httpx.Response) -> tuple[str, list[tuple[str, str]]]:
@@ -181,11 +151,6 @@ def _error_details(response: httpx.Response) -> tuple[str, list[tuple[str, str]]
     except (ValueError, KeyError, TypeError, AttributeError):
         return fallback, []
     return message, fields
-
-
-def _monitors(document: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = document["monitors"]
-    return found
 
 
 APPLY_CHUNK = 2000
@@ -219,7 +184,9 @@ def _apply_chunks(
             )
     if duplicates:
         raise InvalidMonitor(
-            f"{len(duplicates)} monitor ids are used more than once", duplicates
+            f"{len(duplicates)} monitor ids are used more than once",
+            duplicates,
+            status=None,
         )
     return [
         (start, [_definition(d) for d in definitions[start : start + APPLY_CHUNK]])
@@ -259,141 +226,93 @@ def _transport_error(base_url: str, exc: httpx.HTTPError) -> UpcastError:
     return UpcastError(f"the request to {base_url} failed: {exc}")
 
 
-class AsyncClient(AsyncAlerting, AsyncAnalytics):
+class AsyncClient(
+    AsyncMonitors,
+    AsyncReports,
+    AsyncEngine,
+    AsyncAlerting,
+    AsyncAnalytics,
+    AsyncAccounts,
+    AsyncGateway,
+):
     """The Upcast API for asyncio code.
 
     ``base_url`` is the gateway's address, e.g. ``http://127.0.0.1:8080``;
-    ``timeout`` bounds each request in seconds. Use ``async with`` or call
-    ``close``.
+    ``api_key`` authenticates every request (default: ``$UPCAST_API_KEY``),
+    or ``login`` signs in with a name and password. ``timeout`` bounds each
+    request in seconds; ``retries`` is how many times a request goes again
+    (see ``retry_delay``); ``page_size`` is how many items each request asks
+    for while a whole list is read. Use ``async with`` or call ``close``.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        page_size: int = MAX_PAGE,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._retries = retries
+        self._page_size = checked_page_size(page_size)
+        self._credentials = Credentials.given(api_key)
+        self._renewing = asyncio.Lock()
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
-    async def _send(self, call: Call) -> Any:
+    async def _request(self, call: Call) -> httpx.Response:
+        """Send ``call``, again while ``retry_delay`` says it may help."""
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response | None = await self._send_once(call)
+            except ConnectionFailed:
+                response = None
+                delay = retry_delay(call, attempt, None, self._retries)
+                if delay is None:
+                    raise
+            else:
+                delay = retry_delay(call, attempt, response, self._retries)
+                if delay is None:
+                    assert response is not None
+                    return response
+            logger.debug("%s %s again in %.2fs", call.method, call.path, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _send_once(self, call: Call) -> httpx.Response:
         try:
-            response = await self._http.request(
+            return await self._http.request(
                 call.method,
                 call.path,
                 params=call.params,
                 json=call.body,
+                headers=self._credentials.headers() if call.authenticated else {},
             )
         except httpx.HTTPError as exc:
             raise _transport_error(self.base_url, exc) from exc
-        return _read(response)
 
-    async def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a monitor; returns it as stored (secrets redacted)."""
-        created: dict[str, Any] = await self._send(
-            Call("POST", f"{API}/monitors", body=definition)
-        )
-        return created
+    async def _send(self, call: Call) -> Any:
+        sent_with = self._credentials.bearer()
+        response = await self._request(call)
+        if response.status_code == 401 and self._credentials.renewable(call):
+            async with self._renewing:
+                renewal = self._credentials.renewal(sent_with)
+                if renewal is not None:
+                    await self._renew(renewal)
+            response = await self._request(call)
+        return _read(response, call)
 
-    async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
-        """A monitor's definition with its current ``status``."""
-        found: dict[str, Any] = await self._send(Call("GET", _monitor_path(monitor_id)))
-        return found
-
-    async def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
-        """Monitors matching ``tag``, ``kind``, ``state``, ``enabled``, ``q``."""
-        return _monitors(await self._send(_list_call(filters)))
-
-    async def update_monitor(
-        self, monitor_id: str, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Change some fields of a monitor; the others stay."""
-        updated: dict[str, Any] = await self._send(
-            Call("PATCH", _monitor_path(monitor_id), body=changes)
-        )
-        return updated
-
-    async def replace_monitor(
-        self, monitor_id: str, definition: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Replace a monitor's whole definition."""
-        replaced: dict[str, Any] = await self._send(
-            Call("PUT", _monitor_path(monitor_id), body=definition)
-        )
-        return replaced
-
-    async def delete_monitor(self, monitor_id: str) -> None:
-        """Stop and forget a monitor."""
-        await self._send(Call("DELETE", _monitor_path(monitor_id)))
-
-    async def pause(self, monitor_id: str) -> dict[str, Any]:
-        """Stop checking a monitor until it is resumed."""
-        paused: dict[str, Any] = await self._send(
-            Call("POST", _monitor_path(monitor_id, "pause"))
-        )
-        return paused
-
-    async def resume(self, monitor_id: str) -> dict[str, Any]:
-        """Check a paused monitor again."""
-        resumed: dict[str, Any] = await self._send(
-            Call("POST", _monitor_path(monitor_id, "resume"))
-        )
-        return resumed
-
-    async def results(
-        self,
-        monitor_id: str,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """A monitor's stored check results, newest first."""
-        document = await self._send(_results_call(monitor_id, since, until, limit))
-        found: list[dict[str, Any]] = document["results"]
-        return found
-
-    async def status(self) -> list[dict[str, Any]]:
-        """The current status of every monitor."""
-        document = await self._send(Call("GET", f"{API}/status"))
-        found: list[dict[str, Any]] = document["status"]
-        return found
-
-    async def engine(self) -> list[dict[str, Any]]:
-        """Each shard's figures: monitors, checks done and per second, lateness."""
-        document = await self._send(Call("GET", f"{API}/engine"))
-        found: list[dict[str, Any]] = document["shards"]
-        return found
-
-    async def events(
-        self, after: str | None = None, monitor: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Events oldest first, after the event id ``after``."""
-        document = await self._send(_events_call(after, monitor, limit))
-        found: list[dict[str, Any]] = document["events"]
-        return found
-
-    async def uptime_report(
-        self,
-        period: str = "day",
-        *,
-        by: str = "monitor",
-        since: Moment | None = None,
-        until: Moment | None = None,
-        monitors: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Uptime per ``period`` (day, week, month; UTC) and monitor or tag."""
-        call = _uptime_call(period, by, since, until, monitors, tags)
-        found: list[dict[str, Any]] = (await self._send(call))["rows"]
-        return found
-
-    async def summary(
-        self,
-        *,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        monitors: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Each monitor's uptime and latency percentiles over a span (24 h)."""
-        call = _summary_call(since, until, monitors)
-        found: list[dict[str, Any]] = (await self._send(call))["monitors"]
-        return found
+    async def _renew(self, renewal: Call) -> None:
+        try:
+            document = _read(await self._request(renewal), renewal)
+        except Unauthorized:
+            self._credentials.signed_out()
+            raise
+        self._credentials.signed_in(document)
+        logger.debug("renewed the session's tokens")
 
     async def apply(
         self,
@@ -438,13 +357,26 @@ class AsyncClient(AsyncAlerting, AsyncAnalytics):
                 task.cancel()
         return report
 
-    def subscribe(self, monitors: Sequence[str] | None = None) -> Subscription:
+    def subscribe(
+        self,
+        monitors: Sequence[str] | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        teams: Sequence[str] | None = None,
+    ) -> Subscription:
         """Live updates: ``async with client.subscribe() as updates``.
 
         Each update is ``{"type": "result" | "event", "data": {...}}``;
-        ``monitors`` limits them to those monitors.
+        ``monitors``, ``tags`` and ``teams`` limit them to those monitors.
         """
-        return Subscription(self.base_url, monitors, timeout=self._timeout)
+        return Subscription(
+            self.base_url,
+            monitors,
+            timeout=self._timeout,
+            token=self._credentials.bearer(),
+            tags=tags,
+            teams=teams,
+        )
 
     async def close(self) -> None:
         """Close the connections to the gateway."""
@@ -457,136 +389,81 @@ class AsyncClient(AsyncAlerting, AsyncAnalytics):
         await self.close()
 
 
-class Client(Alerting, Analytics):
-    """The Upcast API for blocking code; the same methods as ``AsyncClient``."""
+class Client(Monitors, Reports, Engine, Alerting, Analytics, Accounts, Gateway):
+    """The Upcast API for blocking code; the same methods as ``AsyncClient``.
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    A client may be shared by threads: renewing a session's tokens is done
+    by one of them at a time.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        page_size: int = MAX_PAGE,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._retries = retries
+        self._page_size = checked_page_size(page_size)
+        self._credentials = Credentials.given(api_key)
+        self._renewing = threading.Lock()
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
-    def _send(self, call: Call) -> Any:
+    def _request(self, call: Call) -> httpx.Response:
+        """Send ``call``, again while ``retry_delay`` says it may help."""
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response | None = self._send_once(call)
+            except ConnectionFailed:
+                response = None
+                delay = retry_delay(call, attempt, None, self._retries)
+                if delay is None:
+                    raise
+            else:
+                delay = retry_delay(call, attempt, response, self._retries)
+                if delay is None:
+                    assert response is not None
+                    return response
+            logger.debug("%s %s again in %.2fs", call.method, call.path, delay)
+            time.sleep(delay)
+            attempt += 1
+
+    def _send_once(self, call: Call) -> httpx.Response:
         try:
-            response = self._http.request(
+            return self._http.request(
                 call.method,
                 call.path,
                 params=call.params,
                 json=call.body,
+                headers=self._credentials.headers() if call.authenticated else {},
             )
         except httpx.HTTPError as exc:
             raise _transport_error(self.base_url, exc) from exc
-        return _read(response)
 
-    def create_monitor(self, definition: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a monitor; returns it as stored (secrets redacted)."""
-        created: dict[str, Any] = self._send(
-            Call("POST", f"{API}/monitors", body=definition)
-        )
-        return created
+    def _send(self, call: Call) -> Any:
+        sent_with = self._credentials.bearer()
+        response = self._request(call)
+        if response.status_code == 401 and self._credentials.renewable(call):
+            with self._renewing:
+                renewal = self._credentials.renewal(sent_with)
+                if renewal is not None:
+                    self._renew(renewal)
+            response = self._request(call)
+        return _read(response, call)
 
-    def get_monitor(self, monitor_id: str) -> dict[str, Any]:
-        """A monitor's definition with its current ``status``."""
-        found: dict[str, Any] = self._send(Call("GET", _monitor_path(monitor_id)))
-        return found
-
-    def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
-        """Monitors matching ``tag``, ``kind``, ``state``, ``enabled``, ``q``."""
-        return _monitors(self._send(_list_call(filters)))
-
-    def update_monitor(
-        self, monitor_id: str, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Change some fields of a monitor; the others stay."""
-        updated: dict[str, Any] = self._send(
-            Call("PATCH", _monitor_path(monitor_id), body=changes)
-        )
-        return updated
-
-    def replace_monitor(
-        self, monitor_id: str, definition: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Replace a monitor's whole definition."""
-        replaced: dict[str, Any] = self._send(
-            Call("PUT", _monitor_path(monitor_id), body=definition)
-        )
-        return replaced
-
-    def delete_monitor(self, monitor_id: str) -> None:
-        """Stop and forget a monitor."""
-        self._send(Call("DELETE", _monitor_path(monitor_id)))
-
-    def pause(self, monitor_id: str) -> dict[str, Any]:
-        """Stop checking a monitor until it is resumed."""
-        paused: dict[str, Any] = self._send(
-            Call("POST", _monitor_path(monitor_id, "pause"))
-        )
-        return paused
-
-    def resume(self, monitor_id: str) -> dict[str, Any]:
-        """Check a paused monitor again."""
-        resumed: dict[str, Any] = self._send(
-            Call("POST", _monitor_path(monitor_id, "resume"))
-        )
-        return resumed
-
-    def results(
-        self,
-        monitor_id: str,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """A monitor's stored check results, newest first."""
-        document = self._send(_results_call(monitor_id, since, until, limit))
-        found: list[dict[str, Any]] = document["results"]
-        return found
-
-    def status(self) -> list[dict[str, Any]]:
-        """The current status of every monitor."""
-        document = self._send(Call("GET", f"{API}/status"))
-        found: list[dict[str, Any]] = document["status"]
-        return found
-
-    def engine(self) -> list[dict[str, Any]]:
-        """Each shard's figures: monitors, checks done and per second, lateness."""
-        document = self._send(Call("GET", f"{API}/engine"))
-        found: list[dict[str, Any]] = document["shards"]
-        return found
-
-    def events(
-        self, after: str | None = None, monitor: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Events oldest first, after the event id ``after``."""
-        document = self._send(_events_call(after, monitor, limit))
-        found: list[dict[str, Any]] = document["events"]
-        return found
-
-    def uptime_report(
-        self,
-        period: str = "day",
-        *,
-        by: str = "monitor",
-        since: Moment | None = None,
-        until: Moment | None = None,
-        monitors: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Uptime per ``period`` (day, week, month; UTC) and monitor or tag."""
-        call = _uptime_call(period, by, since, until, monitors, tags)
-        found: list[dict[str, Any]] = self._send(call)["rows"]
-        return found
-
-    def summary(
-        self,
-        *,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        monitors: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Each monitor's uptime and latency percentiles over a span (24 h)."""
-        call = _summary_call(since, until, monitors)
-        found: list[dict[str, Any]] = self._send(call)["monitors"]
-        return found
+    def _renew(self, renewal: Call) -> None:
+        try:
+            document = _read(self._request(renewal), renewal)
+        except Unauthorized:
+            self._credentials.signed_out()
+            raise
+        self._credentials.signed_in(document)
+        logger.debug("renewed the session's tokens")
 
     def apply(
         self,
@@ -613,13 +490,26 @@ class Client(Alerting, Analytics):
                 progress(done, total)
         return report
 
-    def subscribe(self, monitors: Sequence[str] | None = None) -> ThreadedSubscription:
+    def subscribe(
+        self,
+        monitors: Sequence[str] | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        teams: Sequence[str] | None = None,
+    ) -> ThreadedSubscription:
         """Live updates: ``with client.subscribe() as updates: for u in updates``.
 
         The updates are received on a background thread with its own event
         loop, so blocking code needs no extra dependencies to follow them.
         """
-        return ThreadedSubscription(self.base_url, monitors, timeout=self._timeout)
+        return ThreadedSubscription(
+            self.base_url,
+            monitors,
+            timeout=self._timeout,
+            token=self._credentials.bearer(),
+            tags=tags,
+            teams=teams,
+        )
 
     def close(self) -> None:
         """Close the connections to the gateway."""

@@ -11,6 +11,7 @@ import datetime
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,12 +28,10 @@ from sdk import (
     UpcastError,
 )
 from tests import gateway_monitors
-from tests.broken_platform import BrokenPlatform
+from tests.broken_platform import broken_gateway
 from tests.gateway_monitors import WAIT, definition
 from tests.waiting import eventually
-from web.app import create_app
 from web.redact import REDACTED
-from web.server import start_gateway
 
 
 def new_id(prefix: str = "sdk") -> str:
@@ -40,23 +39,23 @@ def new_id(prefix: str = "sdk") -> str:
 
 
 @pytest.fixture
-def client(gateway_url: str) -> Iterator[Client]:
-    with Client(gateway_url, timeout=WAIT) as opened:
+def client(gateway_url: str, api_key: str) -> Iterator[Client]:
+    with Client(gateway_url, api_key=api_key, timeout=WAIT) as opened:
         yield opened
 
 
 @pytest.fixture
-async def async_client(gateway_url: str) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(gateway_url, timeout=WAIT) as opened:
+async def async_client(gateway_url: str, api_key: str) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(gateway_url, api_key=api_key, timeout=WAIT) as opened:
         yield opened
 
 
 @pytest.fixture
-def made(gateway_url: str) -> Iterator[list[str]]:
+def made(gateway_url: str, api_key: str) -> Iterator[list[str]]:
     """Ids of monitors a test made; each is deleted when the test ends."""
     ids: list[str] = []
     yield ids
-    with Client(gateway_url) as cleaner:
+    with Client(gateway_url, api_key=api_key) as cleaner:
         for monitor_id in ids:
             with contextlib.suppress(NotFound):
                 cleaner.delete_monitor(monitor_id)
@@ -293,16 +292,15 @@ async def test_an_unreachable_gateway_raises_connection_failed_when_async() -> N
             await lost.get_monitor("anything")
 
 
-async def test_a_failing_gateway_raises_a_retryable_server_error() -> None:
-    running = await start_gateway(
-        create_app(BrokenPlatform(), name=new_id("upcast-broken"))
-    )
-    try:
-        async with AsyncClient(running.url) as failing:
-            with pytest.raises(ServerError) as caught:
-                await failing.status()
-    finally:
-        await running.stop()
+async def test_a_failing_gateway_raises_a_retryable_server_error(
+    tmp_path: Path,
+) -> None:
+    async with (
+        broken_gateway(tmp_path) as (url, api_key),
+        AsyncClient(url, api_key=api_key) as failing,
+    ):
+        with pytest.raises(ServerError) as caught:
+            await failing.status()
 
     assert caught.value.status == 500
     assert caught.value.retryable

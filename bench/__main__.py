@@ -6,11 +6,12 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import alerting, analytics, engine, platform, scale, storage
+from bench import alerting, analytics, api, engine, platform, scale, storage
 
 BENCHMARKS: dict[str, ModuleType] = {
     "alerting": alerting,
     "analytics": analytics,
+    "api": api,
     "engine": engine,
     "platform": platform,
     "scale": scale,

@@ -127,6 +127,7 @@ class Platform:
         self.data_dir = Path(self._folder.name)
         self.serve = ServeProcess(self.data_dir, shards)
         self.url = self.serve.url
+        self.api_key = self.serve.api_key
         self.process = self.serve.process
 
     def wait_until_serving(self) -> float:
@@ -189,7 +190,7 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             monitor_definition(index, target.url, args.interval)
             for index in range(args.monitors)
         ]
-        async with AsyncClient(platform.url) as client:
+        async with AsyncClient(platform.url, api_key=platform.api_key) as client:
             began = time.monotonic()
             await client.apply(definitions)
             applied_in = time.monotonic() - began
@@ -198,7 +199,11 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             delivered = Delivered()
             listener = socketio.AsyncClient(reconnection=False)
             listener.on("result", delivered.result)
-            await listener.connect(platform.url, transports=["websocket"])
+            await listener.connect(
+                platform.url,
+                transports=["websocket"],
+                auth={"token": platform.api_key},
+            )
             try:
                 step(f"warming up for {args.warmup:g}s")
                 await asyncio.sleep(args.warmup)

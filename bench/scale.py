@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def percentile(bounds: list[float], counts: list[int], fraction: float) -> float
     return bounds[-1]
 
 
-def apply_file(path: Path, url: str) -> tuple[float, list[str]]:
+def apply_file(path: Path, url: str, api_key: str) -> tuple[float, list[str]]:
     """Run ``upcast apply`` on the file; its seconds and what it printed."""
     began = time.monotonic()
     completed = subprocess.run(
@@ -190,6 +191,7 @@ def apply_file(path: Path, url: str) -> tuple[float, list[str]]:
         text=True,
         timeout=LOAD_TIMEOUT,
         check=False,
+        env={**os.environ, "UPCAST_API_KEY": api_key},
     )
     if completed.returncode != 0:
         raise RuntimeError(f"upcast apply failed: {completed.stderr[-2000:]}")
@@ -212,8 +214,10 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         figures["empty_platform_memory_bytes"] = sum(empty.values())
 
         step(f"upcast apply {fleet.name}")
-        applied_in, printed = await asyncio.to_thread(apply_file, fleet, serve.url)
-        async with AsyncClient(serve.url, timeout=120) as client:
+        applied_in, printed = await asyncio.to_thread(
+            apply_file, fleet, serve.url, serve.api_key
+        )
+        async with AsyncClient(serve.url, api_key=serve.api_key, timeout=120) as client:
             running_in = await wait_until_running(
                 client, args.monitors, time.monotonic() - applied_in
             )
@@ -239,7 +243,9 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             step("starting upcast serve again on the same store")
             serve = ServeProcess(data_dir, args.shards)
             served_in = serve.wait_until_serving()
-            async with AsyncClient(serve.url, timeout=120) as client:
+            async with AsyncClient(
+                serve.url, api_key=serve.api_key, timeout=120
+            ) as client:
                 loaded_in = await wait_until_running(client, args.monitors, serve.began)
             figures["reload_seconds"] = round(loaded_in, 1)
             figures["reload_serving_seconds"] = round(served_in, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,6 +17,49 @@ START_TIMEOUT = 300.0
 STOP_TIMEOUT = 300.0
 
 
+KEY_FILE = "bench-api-key"
+"""Where the benchmark keeps the owner's API key, in the data folder."""
+
+
+def owner_key(data_dir: Path) -> str:
+    """An API key of every scope for the store in ``data_dir``.
+
+    The first time, ``upcast users create-owner`` makes an owner with a
+    random password and the key, which is kept in the folder (readable by
+    its owner only) for a later ``upcast serve`` on the same store.
+    """
+    kept = data_dir / KEY_FILE
+    if kept.exists():
+        return kept.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sdk.cli",
+            "users",
+            "create-owner",
+            "bench",
+            "--password-stdin",
+            "--api-key",
+            "bench",
+            "--data-dir",
+            str(data_dir),
+        ],
+        input=secrets.token_urlsafe(24) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    keys = [word for word in made.stdout.split() if word.startswith("upk_")]
+    if made.returncode != 0 or not keys:
+        raise RuntimeError(f"making the benchmark's owner failed: {made.stderr}")
+    kept.write_text(keys[0])
+    kept.chmod(0o600)
+    return keys[0]
+
+
 class ServeProcess:
     """``upcast serve`` in a child process, on a free port and a given data folder.
 
@@ -24,9 +68,12 @@ class ServeProcess:
     echoed as the benchmark's progress.
     """
 
-    def __init__(self, data_dir: Path, shards: int) -> None:
+    def __init__(
+        self, data_dir: Path, shards: int, extra: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = owner_key(data_dir)
         self.lines: list[str] = []
         self.began = time.monotonic()
         self.process = subprocess.Popen(
@@ -41,6 +88,7 @@ class ServeProcess:
                 str(data_dir),
                 "--shards",
                 str(shards),
+                *(extra or []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

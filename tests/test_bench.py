@@ -58,6 +58,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         ("storage", ("--backends", "--results", "--batch", "--rollup-hours", "--json")),
         ("alerting", ("--monitors", "--groups", "--notifications", "--json")),
         ("analytics", ("--runs", "--monitors", "--batches", "--json")),
+        ("api", ("--monitors", "--results", "--rate", "--page", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -91,6 +92,25 @@ def test_the_platform_benchmark_runs_checks_through_to_a_live_client(
     assert figures["stored_per_second"] > 0
     assert figures["delivery_p99_ms"] > 0
     assert figures["cpu_seconds_by_process"]
+
+
+def test_the_api_benchmark_times_lists_under_load_and_live_results(
+    tmp_path: Path,
+) -> None:
+    figures = run_benchmark(
+        "api",
+        tmp_path / "api.json",
+        *("--monitors", "300", "--results", "100", "--rate", "40"),
+        *("--seconds", "2", "--warmup", "1", "--page", "20"),
+    )
+
+    assert "GET /monitors, p95 ms" in figures["stdout"]
+    assert figures["monitors"] == 300
+    assert figures["requests_sent"] == 80
+    assert figures["requests_failed"] == 0
+    assert figures["list_p95_ms"] > 0
+    assert figures["status_p95_ms"] > 0
+    assert figures["results_delivered"] > 0
 
 
 def test_the_scale_benchmark_loads_runs_and_reloads_a_fleet(tmp_path: Path) -> None:

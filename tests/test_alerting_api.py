@@ -36,12 +36,6 @@ async def inbox() -> AsyncIterator[Inbox]:
         yield box
 
 
-@pytest.fixture
-async def http(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=WAIT) as client:
-        yield client
-
-
 @dataclass
 class Made:
     """What a test created, removed again afterwards (monitors first)."""
@@ -165,6 +159,7 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
     inbox: Inbox,
     target: TcpTarget,
     gateway_url: str,
+    api_key: str,
 ) -> None:
     channel_id = await webhook(made, inbox, "ops", secret=SECRET)
     monitor_id = new_id("tcp")
@@ -182,7 +177,9 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
     )
     await wait_for_state(http, monitor_id, "up")
     feed = IncidentFeed()
-    await feed.sio.connect(gateway_url, transports=["websocket"])
+    await feed.sio.connect(
+        gateway_url, transports=["websocket"], auth={"token": api_key}
+    )
     try:
         target.stop()
 
@@ -193,11 +190,11 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
         incident = await open_incident(http, monitor_id)
         acknowledged = await http.post(
             f"/api/v1/incidents/{incident['id']}/acknowledge",
-            json={"by": "ada", "note": "looking"},
+            json={"note": "looking"},
         )
         noted = await http.post(
             f"/api/v1/incidents/{incident['id']}/notes",
-            json={"by": "ada", "text": "restarted the service"},
+            json={"text": "restarted the service"},
         )
         target.start()
 
@@ -226,6 +223,9 @@ async def test_a_service_that_goes_down_is_told_once_acknowledged_and_resolved(
     kinds = [entry["kind"] for entry in final["timeline"]]
     for kind in ("opened", "notified", "acknowledged", "note", "resolved"):
         assert kind in kinds
+    # The caller is who acted: the owner the tests' key belongs to.
+    [note] = [entry for entry in final["timeline"] if entry["kind"] == "note"]
+    assert note["data"]["by"] == "test-owner"
     assert final["resolved_by"] == "recovery"
     keys = inbox.keys()
     assert len(keys) == len(set(keys)) == 2
@@ -329,8 +329,16 @@ async def test_maintenance_shows_its_state_and_holds_alerts_until_it_ends(
     )
     await tcp_monitor(made, target, id=monitor_id)
     await wait_for_state(http, monitor_id, "maintenance")
-    listed = await http.get("/api/v1/monitors", params={"state": "maintenance"})
-    statuses = (await http.get("/api/v1/status")).json()["status"]
+
+    # Lists learn what alerting adds to states every two seconds.
+    async def listed_in_maintenance() -> dict[str, Any] | None:
+        found = await http.get(
+            "/api/v1/status", params={"state": "maintenance", "limit": 1000}
+        )
+        shown = [s for s in found.json()["status"] if s["id"] == monitor_id]
+        return shown[0] if shown else None
+
+    shown = await eventually(listed_in_maintenance, within=WAIT)
 
     target.stop()
 
@@ -350,8 +358,6 @@ async def test_maintenance_shows_its_state_and_holds_alerts_until_it_ends(
     await eventually(told, within=WAIT)
 
     assert window["active"] is True
-    assert monitor_id in [m["id"] for m in listed.json()["monitors"]]
-    [shown] = [status for status in statuses if status["id"] == monitor_id]
     assert shown["state"] == "maintenance"
     assert shown["maintenance"] == window_id
     assert incident["held"] == "maintenance"
@@ -540,10 +546,10 @@ async def test_a_dependency_that_would_make_a_cycle_is_refused(
 
 
 async def test_the_sdk_manages_settings_and_reads_incidents(
-    gateway_url: str, inbox: Inbox
+    gateway_url: str, api_key: str, inbox: Inbox
 ) -> None:
     channel_id = new_id("sdk")
-    async with AsyncClient(gateway_url) as upcast:
+    async with AsyncClient(gateway_url, api_key=api_key) as upcast:
         kept = await upcast.put_setting(
             "channels",
             {
@@ -655,39 +661,3 @@ async def test_a_service_that_turns_slow_is_degraded_and_told_as_a_warning(
     assert incident["state"] == "degraded"
     assert warning["severity"] == "warning"
     assert "usually" in warning["fields"]["members"][0]["message"]
-
-
-async def test_a_job_that_finishes_unusually_fast_is_degraded_with_a_reason(
-    http: httpx.AsyncClient, made: Made
-) -> None:
-    monitor_id = new_id("push")
-    await made.post(
-        "monitors",
-        {
-            "id": monitor_id,
-            "name": "Nightly export",
-            "kind": "push",
-            "interval": 1,
-            "options": {"grace": "1m"},
-        },
-    )
-    # Each check reads the last ping, so one ping's duration is the latency
-    # of every check until the next ping.
-    await http.get(f"/push/{monitor_id}", params={"ms": 60_000})
-
-    async def learnt() -> bool:
-        answer = await http.get(
-            f"/api/v1/monitors/{monitor_id}/results", params={"limit": 20}
-        )
-        return len(answer.json()["results"]) >= 12
-
-    await eventually(learnt, within=3 * WAIT)
-    await http.get(f"/push/{monitor_id}", params={"ms": 900})
-    await wait_for_state(http, monitor_id, "degraded")
-    status = await state_of(http, monitor_id)
-    incident = await open_incident(http, monitor_id)
-
-    assert status["last_message"] == (
-        "fast: latency 900 ms over the last 5 checks, usually 60,000 ms"
-    )
-    assert incident["severity"] == "warning"

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
-import pytest
 
 from sdk.client import AsyncClient
 from tests.gateway_monitors import WAIT, new_id
 from tests.tcp_target import TcpTarget
 from tests.waiting import eventually
 from tests.webhook_inbox import running_inbox
-
-
-@pytest.fixture
-async def http(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=WAIT) as client:
-        yield client
 
 
 def tcp(monitor_id: str, target: TcpTarget, **fields: Any) -> dict[str, Any]:
@@ -42,7 +35,7 @@ async def state(http: httpx.AsyncClient, monitor_id: str) -> str:
 
 
 async def test_a_monitor_analysis_scores_its_latest_results(
-    http: httpx.AsyncClient, gateway_url: str
+    http: httpx.AsyncClient, gateway_url: str, api_key: str
 ) -> None:
     with TcpTarget() as target:
         monitor_id = new_id("analysed")
@@ -61,7 +54,7 @@ async def test_a_monitor_analysis_scores_its_latest_results(
             refused = await http.get(
                 f"/api/v1/monitors/{monitor_id}/analysis", params={"threshold_ms": "x"}
             )
-            async with AsyncClient(gateway_url) as client:
+            async with AsyncClient(gateway_url, api_key=api_key) as client:
                 baselines = await client.baselines(monitor_id)
                 few = await client.analysis(monitor_id, results=2)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -211,6 +212,22 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
         tmp_path / "monitors.yaml",
         f"- {{name: gateway, kind: http, target: '{url}/healthz', interval: 1s}}\n",
     )
+    data = ["--data-dir", str(tmp_path / "data")]
+    owner = run_cli(
+        "users",
+        "create-owner",
+        "ada",
+        "--password-stdin",
+        "--api-key",
+        "laptop",
+        *data,
+        stdin="quiet-meadow-lantern-81\n",
+    )
+    [api_key] = [w for w in owner.stdout.split() if w.startswith("upk_")]
+    again_owner = run_cli(
+        "users", "create-owner", "eve", "--password-stdin", *data, stdin="x" * 20
+    )
+    keyed = {"UPCAST_API_KEY": api_key}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -219,8 +236,7 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
             "serve",
             "--port",
             str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
+            *data,
             "--apply",
             str(path),
         ],
@@ -232,11 +248,12 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
         assert ping_when_up(f"{url}/healthz", wait=60) == 200
         deadline = time.monotonic() + 30
         while True:
-            status = run_cli("status", "--url", url)
+            status = run_cli("status", "--url", url, env=keyed)
             if "UP" in status.stdout or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        again = run_cli("apply", str(path), "--url", url)
+        again = run_cli("apply", str(path), "--url", url, env=keyed)
+        refused = run_cli("status", "--url", url, env={"UPCAST_API_KEY": ""})
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=60)
     finally:
@@ -244,12 +261,18 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
             server.kill()
             server.communicate()
 
+    assert owner.returncode == 0, owner.stderr
+    assert "created the owner ada" in owner.stdout
+    assert again_owner.returncode == 1
+    assert "an owner exists already" in again_owner.stderr
     assert server.returncode == 0, err
     assert f"Upcast is running at {url}" in out
     assert "created        1  gateway" in out
     assert "-- stopped" in out
     assert status.stdout.splitlines()[1].split()[:2] == ["gateway", "UP"]
     assert "unchanged      1  gateway" in again.stdout
+    assert refused.returncode == 1
+    assert "UPCAST_API_KEY" in refused.stderr
     stored = uvloop.run(stored_results(tmp_path / "data" / "upcast.db", "gateway"))
     assert stored
     assert all(result.ok for result in stored)
@@ -261,22 +284,28 @@ async def stored_results(database: Path, monitor_id: str) -> list[CheckResult]:
         return await store.results(monitor_id, limit=1000)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sdk.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        input=stdin,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_a_large_file_is_applied_part_by_part_until_a_bad_definition(
     tmp_path: Path,
     gateway_url: str,
+    api_key: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("UPCAST_API_KEY", api_key)
     monkeypatch.setattr(cli, "VALIDATE_FIRST", 5)
     monkeypatch.setattr(cli, "APPLY_PART", 4)
     definitions = [

@@ -30,10 +30,10 @@ async def next_matching(
 
 
 async def test_a_target_that_stops_goes_down_live_and_recovers(
-    gateway_url: str,
+    gateway_url: str, api_key: str
 ) -> None:
     with TcpTarget() as target:
-        async with AsyncClient(gateway_url) as client:
+        async with AsyncClient(gateway_url, api_key=api_key) as client:
             report = await client.apply(
                 [
                     {
@@ -72,8 +72,10 @@ async def test_a_target_that_stops_goes_down_live_and_recovers(
     assert types.index("incident_opened") < types.index("incident_resolved")
 
 
-async def test_a_job_reports_through_its_push_url(gateway_url: str) -> None:
-    async with AsyncClient(gateway_url) as client:
+async def test_a_job_reports_through_its_push_url(
+    gateway_url: str, api_key: str
+) -> None:
+    async with AsyncClient(gateway_url, api_key=api_key) as client:
         await client.create_monitor(
             {
                 "id": "e2e-backup",

@@ -28,8 +28,10 @@ def test_the_readme_has_sdk_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(sdk_examples())))
-def test_a_readme_example_runs_as_written(index: int, gateway_url: str) -> None:
-    environment = {**os.environ, "UPCAST_URL": gateway_url}
+def test_a_readme_example_runs_as_written(
+    index: int, gateway_url: str, api_key: str
+) -> None:
+    environment = {**os.environ, "UPCAST_URL": gateway_url, "UPCAST_API_KEY": api_key}
 
     completed = subprocess.run(
         [sys.executable, "-c", sdk_examples()[index]],

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors.platform import Platform
 from engine.errors import FieldError
 from tests import gateway_monitors
-from tests.broken_platform import BrokenPlatform
+from tests.broken_platform import BrokenPlatform, broken_gateway
 from tests.gateway_monitors import WAIT, definition
-from web.app import create_app
 from web.errors import INTERNAL_MESSAGE
 from web.live import LiveHub
 from web.metrics import render
@@ -37,26 +37,10 @@ from web.redact import (
     redact_options,
     restore_secrets,
 )
-from web.server import RunningGateway, start_gateway
 
 
 def new_id(prefix: str = "web") -> str:
     return gateway_monitors.new_id(prefix)
-
-
-@pytest.fixture
-async def http(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=WAIT) as client:
-        yield client
-
-
-@pytest.fixture
-async def made(http: httpx.AsyncClient) -> AsyncIterator[list[str]]:
-    """Ids of monitors a test made; each is deleted when the test ends."""
-    ids: list[str] = []
-    yield ids
-    for monitor_id in ids:
-        await http.delete(f"/api/v1/monitors/{monitor_id}")
 
 
 async def create(
@@ -94,10 +78,9 @@ async def test_readyz_answers_200_when_the_platform_is_ready(
 
 
 async def test_readyz_answers_503_when_the_platform_is_not_ready(
-    broken_gateway: str,
+    broken: httpx.AsyncClient,
 ) -> None:
-    async with httpx.AsyncClient(base_url=broken_gateway) as client:
-        response = await client.get("/readyz")
+    response = await broken.get("/readyz")
 
     assert response.status_code == 503
     assert error_of(response)["message"] == "the platform is not ready"
@@ -638,7 +621,7 @@ async def test_reports_give_uptime_per_day_and_a_summary_from_rollups(
         ("by=kind", "by", "must be one of monitor, tag, got 'kind'"),
         ("since=200&until=100", "until", "must not be before since"),
         ("monitors=,", "monitors", "must list 1 to 1000 names"),
-        ("limit=1", "limit", "is not a known parameter"),
+        ("colour=red", "colour", "is not a known parameter"),
     ],
 )
 async def test_a_bad_report_parameter_answers_400_naming_it(
@@ -838,20 +821,22 @@ def test_restoring_a_placeholder_with_nothing_stored_names_the_field() -> None:
 
 
 @pytest.fixture
-async def broken_gateway() -> AsyncIterator[str]:
-    running: RunningGateway = await start_gateway(
-        create_app(BrokenPlatform(), name=new_id("upcast-broken"))
-    )
-    yield running.url
-    await running.stop()
+async def broken(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a gateway whose platform fails every call, signed in."""
+    async with (
+        broken_gateway(tmp_path) as (url, api_key),
+        httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {api_key}"}
+        ) as client,
+    ):
+        yield client
 
 
 async def test_an_unexpected_failure_answers_500_without_its_details(
-    broken_gateway: str, caplog: pytest.LogCaptureFixture
+    broken: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="web.errors")
-    async with httpx.AsyncClient(base_url=broken_gateway) as client:
-        response = await client.get("/api/v1/monitors")
+    response = await broken.get("/api/v1/monitors")
 
     assert response.status_code == 500
     assert error_of(response)["message"] == INTERNAL_MESSAGE
@@ -896,20 +881,33 @@ class LiveClient:
         return seen
 
 
+class LiveClients(list[LiveClient]):
+    """The live clients a test connected, and the key they connect with."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+
+
 @pytest.fixture
-async def live_clients() -> AsyncIterator[list[LiveClient]]:
-    clients: list[LiveClient] = []
+async def live_clients(api_key: str) -> AsyncIterator[LiveClients]:
+    clients = LiveClients(api_key)
     yield clients
     for client in clients:
         await client.sio.disconnect()
 
 
 async def connect(
-    clients: list[LiveClient], gateway_url: str, monitors: str | None = None
+    clients: LiveClients, gateway_url: str, monitors: str | None = None
 ) -> LiveClient:
     client = LiveClient()
     url = gateway_url if monitors is None else f"{gateway_url}?monitors={monitors}"
-    await client.sio.connect(url, transports=["websocket"], wait_timeout=WAIT)
+    await client.sio.connect(
+        url,
+        transports=["websocket"],
+        wait_timeout=WAIT,
+        auth={"token": clients.api_key},
+    )
     clients.append(client)
     return client
 
@@ -918,7 +916,7 @@ async def test_a_live_client_in_room_all_gets_results_and_events(
     http: httpx.AsyncClient,
     made: list[str],
     gateway_url: str,
-    live_clients: list[LiveClient],
+    live_clients: LiveClients,
 ) -> None:
     everything = await connect(live_clients, gateway_url)
     monitor_id = new_id()
@@ -937,7 +935,7 @@ async def test_a_client_connected_for_one_monitor_gets_only_that_monitor(
     http: httpx.AsyncClient,
     made: list[str],
     gateway_url: str,
-    live_clients: list[LiveClient],
+    live_clients: LiveClients,
 ) -> None:
     watched, other = new_id(), new_id()
     narrow = await connect(live_clients, gateway_url, monitors=watched)
@@ -954,7 +952,7 @@ async def test_subscribe_and_unsubscribe_join_and_leave_a_monitor_room(
     http: httpx.AsyncClient,
     made: list[str],
     gateway_url: str,
-    live_clients: list[LiveClient],
+    live_clients: LiveClients,
 ) -> None:
     monitor_id = new_id()
     placeholder = new_id()
@@ -974,7 +972,7 @@ async def test_subscribe_and_unsubscribe_join_and_leave_a_monitor_room(
 
 
 async def test_subscribing_without_a_monitor_id_is_answered_with_an_error(
-    gateway_url: str, live_clients: list[LiveClient]
+    gateway_url: str, live_clients: LiveClients
 ) -> None:
     client = await connect(live_clients, gateway_url)
 
@@ -984,7 +982,7 @@ async def test_subscribing_without_a_monitor_id_is_answered_with_an_error(
 
 
 async def test_connecting_for_a_malformed_monitor_id_is_refused(
-    gateway_url: str,
+    gateway_url: str, api_key: str
 ) -> None:
     client = LiveClient()
     refusals: list[Any] = []
@@ -999,6 +997,7 @@ async def test_connecting_for_a_malformed_monitor_id_is_refused(
             f"{gateway_url}?monitors=ok,bad%20id",
             transports=["websocket"],
             wait_timeout=WAIT,
+            auth={"token": api_key},
         )
 
     assert refusals == [{"message": "monitors: 'bad id' is not a monitor id"}]
@@ -1033,6 +1032,12 @@ class Burst(BrokenPlatform):
         for n in range(events):
             self.items.insert(n * 7, {"type": "event", "data": {"id": f"e{n}"}})
         self.sent = asyncio.Event()
+
+    async def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        return {"id": monitor_id, "tags": []}
+
+    async def list_monitors(self, **filters: Any) -> list[dict[str, Any]]:
+        return [{"id": "m", "tags": []}]
 
     async def live(
         self, results: Callable[[], bool] | None = None

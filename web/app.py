@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+import orjson
 import socketio
 from sanic import HTTPResponse, Request, Sanic
 from sanic.response import json, raw, text
@@ -18,11 +19,19 @@ from sanic.response import json, raw, text
 from actors.platform import Platform
 from engine.heartbeats import MAX_MESSAGE, BadPing, read_ping
 from web import metrics
+from web.access import Principal
+from web.access_checks import install_access_checks
+from web.accounts import Accounts, Client
+from web.accounts_api import accounts_blueprint
 from web.alerting_api import alerting_blueprint
 from web.analytics_api import analytics_blueprint
 from web.api import api_blueprint
+from web.directory import MonitorDirectory
 from web.errors import error_response, install_error_handlers
-from web.live import LiveHub
+from web.live import LiveHub, LiveSettings, server_options
+from web.presence_api import presence_blueprint
+from web.protection import ProtectionSettings, install_protection
+from web.reference import install_versioning, reference_blueprint
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +39,24 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 """The largest request body accepted: room for an apply of thousands of monitors."""
 
 
-def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
+def dumps(value: Any) -> bytes:
+    """JSON for answers: orjson, a tenth of the standard library's time.
+
+    Keys that are not text (a histogram's bounds) are written as text, and a
+    number that is not finite as null, as JSON has no other way to say it.
+    """
+    encoded: bytes = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    return encoded
+
+
+def create_app(
+    platform: Platform,
+    *,
+    name: str = "upcast",
+    accounts: Accounts | None = None,
+    protection: ProtectionSettings | None = None,
+    live: LiveSettings | None = None,
+) -> Sanic[Any, Any]:
     """A gateway serving ``platform`` over HTTP and socket.io.
 
     Socket.io is served by python-socketio's ``sanic`` mode on the same app
@@ -40,11 +66,20 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
     ``create_server`` alike. The live feed starts after the server starts and
     stops, disconnecting clients, before it stops.
 
+    Every route under ``/api/v1`` needs credentials unless it is declared
+    public (``web.access``); ``accounts`` checks them, by default against
+    the platform's store. Health probes, ``/metrics`` and push pings need
+    none. ``protection`` sets rate limits, CORS, security headers and
+    compression (``web.protection``; its defaults when not given).
+    ``live`` sets heartbeats, recovery and, with a Redis URL, the sharing of
+    live updates between gateways (``web.live``; one gateway alone when not
+    given).
+
     Sanic keeps apps in a registry by name, so two apps living in one process
     at the same time need different names.
     """
     # Logging is configured by the process (engine.logs), not by Sanic.
-    app: Sanic[Any, Any] = Sanic(name, configure_logging=False)
+    app: Sanic[Any, Any] = Sanic(name, configure_logging=False, dumps=dumps)
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.MOTD = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -53,12 +88,29 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
     # Gateways are embedded next to other apps, so the small speed-up goes.
     app.config.TOUCHUP = False
 
-    sio = socketio.AsyncServer(async_mode="sanic")
+    live = live or LiveSettings()
+    sio = socketio.AsyncServer(async_mode="sanic", **server_options(live))
     sio.attach(app)
-    hub = LiveHub(sio, platform)
+    if accounts is None:
+        accounts = Accounts(platform.account_backend())
+    known = accounts
+
+    async def live_caller(header: str | None, address: str) -> Principal | None:
+        return await known.authenticate(header, Client(address=address))
+
+    directory = MonitorDirectory(platform)
+    hub = LiveHub(
+        sio,
+        platform,
+        authenticate=live_caller,
+        settings=live,
+        observer=directory.observe,
+        tags_of=directory.tags_of,
+    )
     app.ctx.platform = platform
     app.ctx.sio = sio
     app.ctx.live = hub
+    app.ctx.accounts = accounts
 
     async def start_live(app: Sanic[Any, Any]) -> None:
         hub.start()
@@ -66,8 +118,29 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
     async def stop_live(app: Sanic[Any, Any]) -> None:
         await hub.stop()
 
+    app.ctx.directory = directory
+
+    async def start_accounts(app: Sanic[Any, Any]) -> None:
+        await accounts.start()
+
+    async def stop_accounts(app: Sanic[Any, Any]) -> None:
+        await accounts.stop()
+
+    async def start_directory(app: Sanic[Any, Any]) -> None:
+        directory.start()
+
+    async def stop_directory(app: Sanic[Any, Any]) -> None:
+        await directory.stop()
+
+    app.register_listener(start_accounts, "before_server_start")
     app.register_listener(start_live, "after_server_start")
+    app.register_listener(start_directory, "after_server_start")
     app.register_listener(stop_live, "before_server_stop")
+    app.register_listener(stop_directory, "before_server_stop")
+    app.register_listener(stop_accounts, "after_server_stop")
+    install_access_checks(app, accounts)
+    install_versioning(app)
+    install_protection(app, protection or ProtectionSettings())
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
@@ -116,8 +189,11 @@ def create_app(platform: Platform, *, name: str = "upcast") -> Sanic[Any, Any]:
     ):
         app.add_route(push, path, methods=["GET", "POST", "HEAD"], name=name)
 
-    app.blueprint(api_blueprint(platform))
+    app.blueprint(accounts_blueprint(accounts))
+    app.blueprint(api_blueprint(platform, directory))
+    app.blueprint(reference_blueprint())
     app.blueprint(alerting_blueprint(platform))
     app.blueprint(analytics_blueprint(platform))
+    app.blueprint(presence_blueprint(hub))
     install_error_handlers(app)
     return app

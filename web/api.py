@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
+import orjson
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import empty, json
+from sanic.response import empty, json, raw
 
 from actors.platform import MonitorExists, MonitorNotFound, Platform
 from engine.errors import FieldError, ValidationError
@@ -256,7 +257,12 @@ def api_blueprint(
     )
     async def list_monitors(request: Request) -> HTTPResponse:
         query = Query(request, _LIST_PARAMS)
-        monitors, following = await _monitor_page(platform, directory, query)
+        wanted = _monitor_query(query)
+        if directory is not None and directory.loaded.is_set():
+            return _directory_page(
+                directory, wanted, "monitors", directory.monitor_json
+            )
+        monitors, following = await _platform_page(platform, wanted)
         return json({"monitors": monitors, "next_cursor": following})
 
     @api.get("/monitors/<monitor_id:str>")
@@ -428,7 +434,12 @@ def api_blueprint(
     )
     async def status(request: Request) -> HTTPResponse:
         query = Query(request, _LIST_PARAMS)
-        monitors, following = await _monitor_page(platform, directory, query)
+        wanted = _monitor_query(query)
+        if directory is not None and directory.loaded.is_set():
+            return _directory_page(
+                directory, wanted, "status", directory.status_entry_json
+            )
+        monitors, following = await _platform_page(platform, wanted)
         entries = [
             {"id": m["id"], "name": m["name"], **(m.get("status") or {})}
             for m in monitors
@@ -669,14 +680,13 @@ async def _keep_applied(
         if monitor.id in changed:
             kept.append(monitor.to_dict())
     directory.put_many(kept)
+    directory.applied_here(outcomes)
 
 
-async def _monitor_page(
-    platform: Platform, directory: MonitorDirectory | None, query: Query
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of monitors with their status, as ``query`` asks."""
+def _monitor_query(query: Query) -> MonitorQuery:
+    """Which monitors a list asks for, in which order, from where."""
     sort, descending = sort_of(query, SORTS, "id")
-    wanted = MonitorQuery(
+    return MonitorQuery(
         tag=query.text("tag"),
         kind=query.text("kind"),
         state=query.choice("state", _STATES),
@@ -687,17 +697,41 @@ async def _monitor_page(
         after=cursor_of(query),
         limit=query.limit(),
     )
-    if directory is not None and directory.loaded.is_set():
-        try:
-            ids, last = directory.page(wanted)
-        except TypeError:
-            raise BadRequest.parameter(
-                "cursor", "is not a cursor of this list in this order"
-            ) from None
-        monitors = [directory.monitor(monitor_id) for monitor_id in ids]
-        return monitors, None if last is None else encode_cursor(last)
 
-    # Before the directory is loaded: the platform filters, the page is cut here.
+
+def _directory_page(
+    directory: MonitorDirectory,
+    wanted: MonitorQuery,
+    key: str,
+    item_json: Callable[[str], bytes],
+) -> HTTPResponse:
+    """One page from the directory, joined from each item's kept JSON."""
+    try:
+        ids, last = directory.page(wanted)
+    except TypeError:
+        raise BadRequest.parameter(
+            "cursor", "is not a cursor of this list in this order"
+        ) from None
+    following = None if last is None else encode_cursor(last)
+    body = b"".join(
+        (
+            b'{"',
+            key.encode(),
+            b'":[',
+            b",".join(item_json(monitor_id) for monitor_id in ids),
+            b'],"next_cursor":',
+            orjson.dumps(following),
+            b"}",
+        )
+    )
+    return raw(body, content_type="application/json")
+
+
+async def _platform_page(
+    platform: Platform, wanted: MonitorQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page cut here from what the platform lists: before the directory loads."""
+    sort, descending = wanted.sort, wanted.descending
     found = await platform.list_monitors(
         tag=wanted.tag,
         kind=wanted.kind,

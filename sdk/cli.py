@@ -525,7 +525,7 @@ async def serve_until_stopped(
 
     print(f"-- starting the platform ({settings.shards} shards)", flush=True)
     platform = await RayPlatform.start(settings, progress=LoadReport())
-    app = create_app(platform, protection=protection, live=live)
+    app = create_app(platform, protection=protection, touchup=True, live=live)
     try:
         gateway = await start_gateway(app, host, port)
     except OSError as exc:

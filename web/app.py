@@ -55,6 +55,7 @@ def create_app(
     name: str = "upcast",
     accounts: Accounts | None = None,
     protection: ProtectionSettings | None = None,
+    touchup: bool = False,
     live: LiveSettings | None = None,
 ) -> Sanic[Any, Any]:
     """A gateway serving ``platform`` over HTTP and socket.io.
@@ -75,6 +76,9 @@ def create_app(
     live updates between gateways (``web.live``; one gateway alone when not
     given).
 
+    ``touchup`` lets Sanic rewrite its request handling for speed, which only
+    a process serving this one gateway may do (``upcast serve``).
+
     Sanic keeps apps in a registry by name, so two apps living in one process
     at the same time need different names.
     """
@@ -83,10 +87,11 @@ def create_app(
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.MOTD = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    # TouchUp rewrites Sanic's request handling code in place at startup; a
+    # TouchUp rewrites Sanic's request handling code in place at startup,
+    # dropping the signals nobody listens to (a tenth of a request's time); a
     # second app starting in the same process then fails to rewrite it again.
-    # Gateways are embedded next to other apps, so the small speed-up goes.
-    app.config.TOUCHUP = False
+    # Only a process that serves one gateway alone may ask for it.
+    app.config.TOUCHUP = touchup
 
     live = live or LiveSettings()
     sio = socketio.AsyncServer(async_mode="sanic", **server_options(live))

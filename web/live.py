@@ -78,6 +78,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import orjson
 import socketio
 from redis.asyncio import Redis
 
@@ -268,12 +269,31 @@ def server_options(settings: LiveSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "ping_interval": settings.ping_interval,
         "ping_timeout": settings.ping_timeout,
+        "json": OrjsonCodec,
     }
     if settings.redis_url:
         options["client_manager"] = _RedisManager(
             settings.redis_url, channel=settings.channel
         )
     return options
+
+
+class OrjsonCodec:
+    """The ``json`` module socket.io encodes packets with, made of orjson.
+
+    A result is encoded once per emit; orjson takes a tenth of the standard
+    library's time. python-socketio sets its codec for every server and
+    client of the process.
+    """
+
+    @staticmethod
+    def dumps(value: Any, **_: Any) -> str:
+        encoded: bytes = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return encoded.decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return orjson.loads(text)
 
 
 class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]

@@ -126,12 +126,14 @@ class Platform:
         self._folder = tempfile.TemporaryDirectory(prefix="upcast-bench-platform-")
         self.data_dir = Path(self._folder.name)
         self.serve = ServeProcess(self.data_dir, shards)
-        self.url = self.serve.url
+        self.url = ""
         self.api_key = self.serve.api_key
         self.process = self.serve.process
 
     def wait_until_serving(self) -> float:
-        return self.serve.wait_until_serving()
+        started_in = self.serve.wait_until_serving()
+        self.url = self.serve.url
+        return started_in
 
     def stop(self) -> None:
         self.serve.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import signal
 import subprocess
@@ -11,9 +12,9 @@ import time
 from pathlib import Path
 
 from bench.report import step
-from bench.targets import free_port
 
 START_TIMEOUT = 300.0
+RUNNING = re.compile(r"Upcast is running at (http://\S+)")
 STOP_TIMEOUT = 300.0
 
 
@@ -63,17 +64,22 @@ def owner_key(data_dir: Path) -> str:
 class ServeProcess:
     """``upcast serve`` in a child process, on a free port and a given data folder.
 
-    What it prints is read the whole time it runs, so its pipe never fills;
-    lines saying how far the shards are in loading a stored fleet are
-    echoed as the benchmark's progress.
+    The gateway picks its own port (``--port 0``) and says which when it
+    serves, so no other process can take the port in between. What it
+    prints is read the whole time it runs, so its pipe never fills; lines
+    saying how far the shards are in loading a stored fleet are echoed as
+    the benchmark's progress. What it says on stderr goes to a file in the
+    data folder, quoted when it fails to start.
     """
 
     def __init__(
         self, data_dir: Path, shards: int, extra: list[str] | None = None
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""
+        """The gateway's address, known once ``wait_until_serving`` returns."""
         self.api_key = owner_key(data_dir)
+        self._errors = data_dir / "serve-stderr.log"
+        self._error_file = self._errors.open("w")
         self.lines: list[str] = []
         self.began = time.monotonic()
         self.process = subprocess.Popen(
@@ -83,7 +89,7 @@ class ServeProcess:
                 "sdk.cli",
                 "serve",
                 "--port",
-                str(self.port),
+                "0",
                 "--data-dir",
                 str(data_dir),
                 "--shards",
@@ -91,7 +97,7 @@ class ServeProcess:
                 *(extra or []),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._error_file,
             text=True,
         )
 
@@ -102,13 +108,16 @@ class ServeProcess:
         while time.monotonic() - self.began < START_TIMEOUT:
             line = stdout.readline()
             if not line:
+                said = self._errors.read_text(errors="replace")[-2000:]
                 raise RuntimeError(
-                    f"upcast serve exited with status {self.process.wait()}"
+                    f"upcast serve exited with status {self.process.wait()}: {said}"
                 )
             self.lines.append(line.rstrip())
             if "loading monitors" in line:
                 step(line.strip().removeprefix("-- "))
-            if "Upcast is running at" in line:
+            found = RUNNING.search(line)
+            if found:
+                self.url = found[1]
                 threading.Thread(target=self._drain, daemon=True).start()
                 return time.monotonic() - self.began
         raise RuntimeError(f"upcast serve did not start within {START_TIMEOUT:g}s")
@@ -126,12 +135,15 @@ class ServeProcess:
         outright would leave Ray's processes behind.
         """
         began = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise RuntimeError("upcast serve did not stop in time") from None
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+                    raise RuntimeError("upcast serve did not stop in time") from None
+        finally:
+            self._error_file.close()
         return time.monotonic() - began

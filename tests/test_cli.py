@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from sdk import cli
 from sdk.cli import main
 from sdk.client import Client
 from store import open_store
+from tests.http_servers import running_servers
 from tests.tcp_target import TcpTarget
 
 
@@ -205,12 +208,37 @@ def ping_when_up(url: str, wait: float = 15.0) -> int:
             time.sleep(0.1)
 
 
+def serving_url(
+    server: subprocess.Popen[str], said: list[str]
+) -> tuple[str, threading.Thread]:
+    """The address ``upcast serve`` says it serves at, and the thread reading
+    the rest of what it prints into ``said`` (so its pipe never fills)."""
+    assert server.stdout is not None
+    for line in server.stdout:
+        said.append(line)
+        found = re.search(r"Upcast is running at (http://\S+)", line)
+        if found:
+            reader = threading.Thread(
+                target=lambda: said.extend(server.stdout or ()), daemon=True
+            )
+            reader.start()
+            return found[1], reader
+    raise AssertionError(f"upcast serve ended before serving: {''.join(said)}")
+
+
 def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -> None:
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
+    # The gateway picks its port: one chosen here could be taken by Ray first.
+    with running_servers() as servers:
+        stored = serve_apply_and_status(tmp_path, servers.http)
+
+    assert stored
+    assert all(result.ok for result in stored)
+
+
+def serve_apply_and_status(tmp_path: Path, target: str) -> list[CheckResult]:
     path = write(
         tmp_path / "monitors.yaml",
-        f"- {{name: gateway, kind: http, target: '{url}/healthz', interval: 1s}}\n",
+        f"- {{name: gateway, kind: http, target: '{target}/ok', interval: 1s}}\n",
     )
     data = ["--data-dir", str(tmp_path / "data")]
     owner = run_cli(
@@ -235,16 +263,18 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
             "sdk.cli",
             "serve",
             "--port",
-            str(port),
+            "0",
             *data,
             "--apply",
             str(path),
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
+    said: list[str] = []
     try:
+        url, reader = serving_url(server, said)
         assert ping_when_up(f"{url}/healthz", wait=60) == 200
         deadline = time.monotonic() + 30
         while True:
@@ -255,17 +285,19 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
         again = run_cli("apply", str(path), "--url", url, env=keyed)
         refused = run_cli("status", "--url", url, env={"UPCAST_API_KEY": ""})
         server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=60)
+        returned = server.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         if server.poll() is None:
             server.kill()
-            server.communicate()
+            server.wait()
+    out = "".join(said)
 
     assert owner.returncode == 0, owner.stderr
     assert "created the owner ada" in owner.stdout
     assert again_owner.returncode == 1
     assert "an owner exists already" in again_owner.stderr
-    assert server.returncode == 0, err
+    assert returned == 0, out
     assert f"Upcast is running at {url}" in out
     assert "created        1  gateway" in out
     assert "-- stopped" in out
@@ -273,9 +305,7 @@ def test_serve_runs_the_platform_that_apply_and_status_talk_to(tmp_path: Path) -
     assert "unchanged      1  gateway" in again.stdout
     assert refused.returncode == 1
     assert "UPCAST_API_KEY" in refused.stderr
-    stored = uvloop.run(stored_results(tmp_path / "data" / "upcast.db", "gateway"))
-    assert stored
-    assert all(result.ok for result in stored)
+    return uvloop.run(stored_results(tmp_path / "data" / "upcast.db", "gateway"))
 
 
 async def stored_results(database: Path, monitor_id: str) -> list[CheckResult]:

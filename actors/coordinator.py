@@ -601,7 +601,7 @@ class Coordinator:
         if monitor_id is None:
             return False
         await self._shard_of(monitor_id).record_ping.remote(
-            token, ok, message, duration_ms
+            token, ok, message, duration_ms, monitor_id
         )
         return True
 

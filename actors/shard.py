@@ -353,12 +353,20 @@ class ShardActor:
         return removed
 
     async def record_ping(
-        self, token: str, ok: bool, message: str, duration_ms: float | None
+        self,
+        token: str,
+        ok: bool,
+        message: str,
+        duration_ms: float | None,
+        monitor_id: str | None = None,
     ) -> None:
-        """Keep a push monitor's ping where its check looks for it."""
+        """Keep a push monitor's ping where its check looks for it, and have
+        the monitor's check judge it now."""
         heartbeats.default.record(
             token, ok=ok, message=message, duration_ms=duration_ms
         )
+        if monitor_id is not None and monitor_id in self._scheduler:
+            self._scheduler.check_now(monitor_id)
 
     async def monitor_ids(self) -> list[str]:
         return self._scheduler.monitor_ids()

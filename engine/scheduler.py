@@ -513,6 +513,19 @@ class Scheduler:
         if self._stage[slot] == _IDLE:
             self._schedule(slot, self._clock())
 
+    def check_now(self, monitor_id: str) -> None:
+        """Check a monitor at once if it is waiting for its next check.
+
+        A push monitor's check judges the pings its job sent; one that
+        arrives between checks is judged right away this way, not an
+        interval later. A check already running or about to run, or a
+        paused monitor, is left as it is.
+        """
+        slot = self._slot(monitor_id)
+        if self._state[slot] == _PAUSED or self._stage[slot] != _SCHEDULED:
+            return
+        self._schedule(slot, self._clock())
+
     # Reading --------------------------------------------------------------
 
     def status(self, monitor_id: str) -> MonitorStatus:

@@ -104,3 +104,30 @@ async def test_a_job_reports_through_its_push_url(
     assert failed.status_code == 200
     assert down["data"]["reason"] == "assertion"
     assert "disk full" in down["data"]["message"]
+
+
+async def test_a_job_checked_daily_is_judged_as_soon_as_it_pings(
+    gateway_url: str, api_key: str
+) -> None:
+    async with AsyncClient(gateway_url, api_key=api_key) as client:
+        await client.create_monitor(
+            {
+                "id": "e2e-daily",
+                "name": "Daily export",
+                "kind": "push",
+                "interval": "24h",
+            }
+        )
+        try:
+            async with httpx.AsyncClient(base_url=gateway_url) as http:
+                async with client.subscribe(["e2e-daily"]) as updates:
+                    await http.get("/push/e2e-daily")
+                    up = await next_matching(updates, "result", state="up")
+                    await http.get("/push/e2e-daily/fail?msg=quota")
+                    down = await next_matching(updates, "result", state="down")
+        finally:
+            await client.delete_monitor("e2e-daily")
+
+    assert up["data"]["ok"] is True
+    assert down["data"]["reason"] == "assertion"
+    assert "quota" in down["data"]["message"]

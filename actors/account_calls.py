@@ -8,6 +8,7 @@ store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from actors.calls import actor_call
@@ -140,3 +141,16 @@ class StorageAccounts:
     async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str:
         kept: str = await self._call("gateway_secret", name, candidate, at=at)
         return kept
+
+    async def preferences(self, user_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._call("preferences", user_id)
+        return found
+
+    async def put_preferences(
+        self, user_id: str, preferences: Mapping[str, Any], *, at: float
+    ) -> None:
+        await self._call("put_preferences", user_id, dict(preferences), at=at)
+
+    async def forget_preferences(self, user_id: str) -> bool:
+        forgotten: bool = await self._call("forget_preferences", user_id)
+        return forgotten

@@ -1,9 +1,10 @@
 """Alert settings by kind: checking each before it is stored, and what it names.
 
-Five kinds of setting: ``channel`` (where notifications go), ``route``
+Six kinds of setting: ``channel`` (where notifications go), ``route``
 (which monitors, grouped how, to which channels), ``escalation``
-(policies), ``maintenance`` (windows) and ``slo`` (service level
-objectives). Each is one JSON object with an ``id``.
+(policies), ``maintenance`` (windows), ``slo`` (service level
+objectives) and ``status_page`` (public pages of some monitors' health).
+Each is one JSON object with an ``id``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any, Final
 
 from alerting.maintenance import maintenance_from_dict
 from alerting.rules import policy_from_dict, route_from_dict
+from alerting.status_pages import status_page_from_dict
 from analytics.slo import slo_from_dict
 from notify.settings import check_channel_setting
 
-KINDS: Final = ("channel", "route", "escalation", "maintenance", "slo")
+KINDS: Final = ("channel", "route", "escalation", "maintenance", "slo", "status_page")
 
 
 class SettingNotFound(KeyError):
@@ -49,6 +51,8 @@ def check_setting(kind: str, body: Any) -> dict[str, Any]:
         return maintenance_from_dict(body).to_dict()
     if kind == "slo":
         return slo_from_dict(body).to_dict()
+    if kind == "status_page":
+        return status_page_from_dict(body).to_dict()
     raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
 
 

@@ -352,7 +352,7 @@ def load_definitions(path: str | Path) -> list[Any]:
         if path.suffix.lower() == ".json":
             document = json.loads(text)
         else:
-            document = _load_yaml(text)
+            document = load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ValidationError([FieldError("", f"{path}: not valid: {exc}")]) from exc
     return definitions_of(document)
@@ -383,15 +383,31 @@ def definitions_of(document: Any) -> list[Any]:
 def dump_monitors(monitors: Iterable[Monitor], path: str | Path) -> None:
     """Write monitors to a YAML or JSON file (chosen by suffix)."""
     path = Path(path)
-    document = {"monitors": [monitor.to_dict() for monitor in monitors]}
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    else:
-        text = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False)
-        path.write_text(text, encoding="utf-8")
+    file_format = "json" if path.suffix.lower() == ".json" else "yaml"
+    text = monitor_file_text((monitor.to_dict() for monitor in monitors), file_format)
+    path.write_text(text, encoding="utf-8")
 
 
-def _load_yaml(text: str) -> Any:
+def monitor_file_text(
+    definitions: Iterable[Mapping[str, Any]], file_format: str
+) -> str:
+    """A monitor file holding ``definitions``, as ``yaml`` or ``json`` text.
+
+    Fields stay in the order of each definition, so a file reads as the
+    table of fields does.
+    """
+    document = {"monitors": [dict(definition) for definition in definitions]}
+    if file_format == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if file_format != "yaml":
+        raise ValueError(f"file_format: must be yaml or json, got {file_format!r}")
+    text: str = yaml.dump(
+        document, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True
+    )
+    return text
+
+
+def load_yaml(text: str) -> Any:
     """``yaml.safe_load``, with libyaml's parser when there is one.
 
     A file the fast parser refuses is parsed again by the pure one: its error

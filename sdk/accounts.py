@@ -9,7 +9,7 @@ people's sessions and keys, and reading the activity log need the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from sdk.calls import (
@@ -27,6 +27,7 @@ from sdk.errors import Unauthorized
 
 LOGOUT = Call("POST", api_path("auth", "logout"))
 ME = Call("GET", api_path("auth", "me"))
+PREFERENCES = Call("GET", api_path("auth", "me", "preferences"))
 
 
 def login_call(name: str, password: str) -> Call:
@@ -45,6 +46,16 @@ def signed_in(credentials: Credentials, document: Any) -> Item:
     credentials.signed_in(document)
     user: Item = document["user"]
     return user
+
+
+def preferences_call(preferences: Mapping[str, Any]) -> Call:
+    body = {"preferences": dict(preferences)}
+    return Call("PUT", api_path("auth", "me", "preferences"), body=body)
+
+
+def _preferences(document: Any) -> Item:
+    found: Item = document["preferences"]
+    return found
 
 
 def password_call(current_password: str, new_password: str) -> Call:
@@ -152,6 +163,14 @@ class AsyncAccounts(AsyncSender):
     async def me(self) -> Item:
         """Who the caller is (``user``), its ``scopes``, and ``via`` what."""
         return await self._object(ME)
+
+    async def preferences(self) -> Item:
+        """The caller's saved preferences (a key's: its user's); ``{}`` if none."""
+        return _preferences(await self._send(PREFERENCES))
+
+    async def put_preferences(self, preferences: Mapping[str, Any]) -> Item:
+        """Replace the caller's saved preferences: any object of up to 16 KiB."""
+        return _preferences(await self._send(preferences_call(preferences)))
 
     async def change_password(self, current_password: str, new_password: str) -> None:
         """Change the caller's password; the account's other sessions end."""
@@ -293,6 +312,12 @@ class Accounts(Sender):
 
     def me(self) -> Item:
         return self._object(ME)
+
+    def preferences(self) -> Item:
+        return _preferences(self._send(PREFERENCES))
+
+    def put_preferences(self, preferences: Mapping[str, Any]) -> Item:
+        return _preferences(self._send(preferences_call(preferences)))
 
     def change_password(self, current_password: str, new_password: str) -> None:
         self._send(password_call(current_password, new_password))

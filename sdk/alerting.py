@@ -26,8 +26,15 @@ from sdk.calls import (
 
 __all__ = ["API", "SETTINGS", "Alerting", "AsyncAlerting", "Call"]
 
-SETTINGS: Final = ("channels", "routes", "escalation-policies", "maintenance", "slos")
-"""The collections of alert settings, as the API names them."""
+SETTINGS: Final = (
+    "channels",
+    "routes",
+    "escalation-policies",
+    "maintenance",
+    "slos",
+    "status-pages",
+)
+"""The collections of settings, as the API names them."""
 
 
 def _incident_path(incident_id: str, action: str = "") -> str:
@@ -108,6 +115,11 @@ def requeue_call(entry_id: int) -> Call:
     return Call("POST", api_path("outbox", str(entry_id), "requeue"))
 
 
+def public_status_page_call(page_id: str) -> Call:
+    """What anyone may read of a status page; it needs no credentials."""
+    return Call("GET", api_path("public", "status-pages", page_id), authenticated=False)
+
+
 class AsyncAlerting(AsyncSender):
     """Incidents, alert settings and deliveries, for ``AsyncClient``."""
 
@@ -179,6 +191,11 @@ class AsyncAlerting(AsyncSender):
 
     async def delete_setting(self, collection: str, setting_id: str) -> None:
         await self._send(Call("DELETE", _setting_path(collection, setting_id)))
+
+    async def public_status_page(self, page_id: str) -> Item:
+        """A status page as anyone sees it: its monitors' names, states and
+        uptime, and its incidents (``status-pages`` settings define pages)."""
+        return await self._object(public_status_page_call(page_id))
 
     async def send_test(self, channel_id: str) -> Item:
         """Send a test notification through a channel now; how it went."""
@@ -282,6 +299,9 @@ class Alerting(Sender):
 
     def delete_setting(self, collection: str, setting_id: str) -> None:
         self._send(Call("DELETE", _setting_path(collection, setting_id)))
+
+    def public_status_page(self, page_id: str) -> Item:
+        return self._object(public_status_page_call(page_id))
 
     def send_test(self, channel_id: str) -> Item:
         path = _setting_path("channels", channel_id) + "/test"

@@ -35,7 +35,7 @@ class Call:
     """One API request, ready for either client to send.
 
     ``answer`` says what a successful answer holds: JSON (decoded), or text
-    (the reference page and its style sheet). ``authenticated`` is False
+    (the reference page and its style sheet, an export). ``authenticated`` is False
     for the calls that carry their own credentials in the body (signing in,
     renewing a session): the gateway refuses any call whose header holds
     an expired token, even those.
@@ -47,6 +47,9 @@ class Call:
     body: Mapping[str, Any] | None = None
     answer: Literal["json", "text"] = "json"
     authenticated: bool = True
+    text: str | None = None
+    """A body sent as it is, as ``text_type``, instead of ``body`` as JSON."""
+    text_type: str = "application/yaml"
 
 
 def api_path(*parts: str) -> str:

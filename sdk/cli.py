@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if command == "status":
         return show_status(args.url)
+    if command == "export":
+        return export_file(args.url, args.format, args.tags, args.output)
     if command == "storage":
         return run_storage_command(args)
     if command == "users":
@@ -285,9 +287,45 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the gateway (default: $UPCAST_URL or {DEFAULT_URL})",
     )
 
+    export_parser = commands.add_parser(
+        "export",
+        help="write the monitors of a running platform as a monitor file",
+    )
+    export_parser.add_argument(
+        "--format",
+        choices=["yaml", "json"],
+        help="the file's format (default: json for an output file named "
+        "*.json, else yaml)",
+    )
+    export_parser.add_argument(
+        "--tags",
+        type=tag_list,
+        help="only monitors with one of these tags, separated by commas",
+    )
+    export_parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the file (default: standard output)",
+    )
+    export_parser.add_argument(
+        "--url",
+        default=os.environ.get("UPCAST_URL", DEFAULT_URL),
+        help=f"the gateway (default: $UPCAST_URL or {DEFAULT_URL})",
+    )
+
     add_storage_commands(commands)
     add_user_commands(commands)
     return parser
+
+
+def tag_list(text: str) -> list[str]:
+    tags = [tag.strip() for tag in text.split(",") if tag.strip()]
+    if not tags:
+        raise argparse.ArgumentTypeError(
+            f"must name tags separated by commas, got {text!r}"
+        )
+    return tags
 
 
 def rate_limit(text: str) -> tuple[str, Limit | None]:
@@ -720,6 +758,36 @@ def sign_in_hint(error: UpcastError) -> str:
             "--api-key makes the first; POST /api/v1/keys makes more)"
         )
     return ""
+
+
+def export_file(
+    url: str, file_format: str | None, tags: list[str] | None, output: str | None
+) -> int:
+    """Write the monitors of the platform at ``url`` as a monitor file.
+
+    Secrets read as ``********``; ``upcast apply`` of the file keeps the
+    stored ones, so the file can go into version control and come back.
+    """
+    to_file = output is not None and output != "-"
+    if file_format is None:
+        named_json = to_file and Path(str(output)).suffix.lower() == ".json"
+        file_format = "json" if named_json else "yaml"
+    try:
+        with Client(url) as client:
+            text = client.export_monitors(file_format, tags=tags)
+    except UpcastError as exc:
+        print(f"{url}: {exc}{sign_in_hint(exc)}", file=sys.stderr)
+        return 1
+    if not to_file:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(str(output)).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{output}: cannot write the file: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
 
 
 def show_status(url: str) -> int:

@@ -73,6 +73,11 @@ class ApplyReport:
         """Whether anything was created or updated."""
         return bool(self.created or self.updated)
 
+    @property
+    def total(self) -> int:
+        """How many monitors the apply named."""
+        return len(self.created) + len(self.updated) + len(self.unchanged)
+
     def extend(self, other: ApplyReport) -> None:
         """Add what a later ``apply`` did, as if both were one."""
         self.created.extend(other.created)
@@ -203,6 +208,21 @@ def _apply_call(part: list[dict[str, Any]]) -> Call:
     return Call("POST", f"{API}/apply", body={"monitors": part})
 
 
+def _file_apply_call(text: str) -> Call:
+    """An apply of a YAML monitor file's text, sent as it is."""
+    return Call("POST", f"{API}/apply", text=text, text_type="application/yaml")
+
+
+def _headers_and_content(
+    credentials: Credentials, call: Call
+) -> tuple[dict[str, str], bytes | None]:
+    """The headers a call is sent with, and its body when it goes as text."""
+    headers = credentials.headers() if call.authenticated else {}
+    if call.text is None:
+        return headers, None
+    return {**headers, "Content-Type": call.text_type}, call.text.encode()
+
+
 def _applied(report: ApplyReport, document: Any) -> None:
     for item in document["monitors"]:
         getattr(report, item["outcome"]).append(item["id"])
@@ -283,13 +303,15 @@ class AsyncClient(
             attempt += 1
 
     async def _send_once(self, call: Call) -> httpx.Response:
+        headers, content = _headers_and_content(self._credentials, call)
         try:
             return await self._http.request(
                 call.method,
                 call.path,
                 params=call.params,
                 json=call.body,
-                headers=self._credentials.headers() if call.authenticated else {},
+                content=content,
+                headers=headers,
             )
         except httpx.HTTPError as exc:
             raise _transport_error(self.base_url, exc) from exc
@@ -316,7 +338,7 @@ class AsyncClient(
 
     async def apply(
         self,
-        definitions: Sequence[Mapping[str, Any]],
+        definitions: Sequence[Mapping[str, Any]] | str,
         *,
         progress: Progress | None = None,
     ) -> ApplyReport:
@@ -329,7 +351,18 @@ class AsyncClient(
         a bad definition is refused whole, naming every problem
         (``definitions[i].field``); the parts before it stay applied, so
         running ``apply`` again after fixing the cause finishes the job.
+
+        ``definitions`` may also be the text of a YAML monitor file (as
+        ``export_monitors`` gives): it goes in one request, all or nothing,
+        up to 10,000 monitors, and problems name their place in the file
+        (``monitors[i].field``, or the line of text that is not YAML).
         """
+        if isinstance(definitions, str):
+            report = ApplyReport()
+            _applied(report, await self._send(_file_apply_call(definitions)))
+            if progress is not None:
+                progress(report.total, report.total)
+            return report
         chunks = _apply_chunks(definitions)
         total = len(definitions)
         report = ApplyReport()
@@ -434,13 +467,15 @@ class Client(Monitors, Reports, Engine, Alerting, Analytics, Accounts, Gateway):
             attempt += 1
 
     def _send_once(self, call: Call) -> httpx.Response:
+        headers, content = _headers_and_content(self._credentials, call)
         try:
             return self._http.request(
                 call.method,
                 call.path,
                 params=call.params,
                 json=call.body,
-                headers=self._credentials.headers() if call.authenticated else {},
+                content=content,
+                headers=headers,
             )
         except httpx.HTTPError as exc:
             raise _transport_error(self.base_url, exc) from exc
@@ -467,7 +502,7 @@ class Client(Monitors, Reports, Engine, Alerting, Analytics, Accounts, Gateway):
 
     def apply(
         self,
-        definitions: Sequence[Mapping[str, Any]],
+        definitions: Sequence[Mapping[str, Any]] | str,
         *,
         progress: Progress | None = None,
     ) -> ApplyReport:
@@ -476,6 +511,11 @@ class Client(Monitors, Reports, Engine, Alerting, Analytics, Accounts, Gateway):
         The same contract as ``AsyncClient.apply``, one request in flight.
         """
         report = ApplyReport()
+        if isinstance(definitions, str):
+            _applied(report, self._send(_file_apply_call(definitions)))
+            if progress is not None:
+                progress(report.total, report.total)
+            return report
         total = len(definitions)
         if progress is not None:
             progress(0, total)

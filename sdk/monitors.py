@@ -5,6 +5,7 @@ The requests are built once, here, as ``Call`` and ``Listing`` values;
 ``Client``. Lists come whole (every page followed) from ``list_monitors``
 and ``status``; the histories (``results``, ``events``) come up to
 ``limit`` items. Each has an ``iter_`` form that reads page by page.
+``overview`` answers every monitor at once, in one compact answer.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ def status_listing(
     return Listing(api_path("status"), "status", filters, limit, page_size)
 
 
+def overview_call(tags: Sequence[str] | None, state: str | None, q: str | None) -> Call:
+    return Call("GET", api_path("overview"), params=query(tags=tags, state=state, q=q))
+
+
 def results_listing(
     monitor_id: str,
     since: Moment | None,
@@ -178,6 +183,17 @@ def update_items(changes: Mapping[str, Mapping[str, Any]]) -> list[BulkItem]:
         {"id": monitor_id, "changes": dict(change)}
         for monitor_id, change in changes.items()
     ]
+
+
+EXPORT_FORMATS: Final = ("yaml", "json")
+
+
+def export_call(file_format: str, tags: Sequence[str] | None) -> Call:
+    """The monitor file of every monitor (with one of ``tags``), as text."""
+    if file_format not in EXPORT_FORMATS:
+        raise ValueError(f"format: must be yaml or json, got {file_format!r}")
+    params = query(format=file_format, tags=tags or None)
+    return Call("GET", api_path("monitors", "export"), params=params, answer="text")
 
 
 class AsyncMonitors(AsyncSender):
@@ -279,6 +295,18 @@ class AsyncMonitors(AsyncSender):
     async def bulk_delete(self, monitor_ids: Sequence[str]) -> BulkReport:
         return await self.bulk("delete", monitor_ids)
 
+    async def export_monitors(
+        self, format: str = "yaml", *, tags: Sequence[str] | None = None
+    ) -> str:
+        """Every monitor as a monitor file (``yaml`` or ``json`` text).
+
+        The file ``apply`` and ``upcast apply`` read, secrets shown as
+        ``********``: applying it again keeps the stored ones. ``tags``
+        keeps monitors with any of them.
+        """
+        text: str = await self._send(export_call(format, tags))
+        return text
+
     async def results(
         self,
         monitor_id: str,
@@ -329,6 +357,23 @@ class AsyncMonitors(AsyncSender):
     ) -> AsyncIterator[Item]:
         filters = monitor_filters(tag, kind, state, enabled, q, sort)
         return self._items(status_listing(filters, None, page_size))
+
+    async def overview(
+        self,
+        *,
+        tags: Sequence[str] | None = None,
+        state: str | None = None,
+        q: str | None = None,
+    ) -> Item:
+        """Every monitor in one compact answer, as the gateway holds it now.
+
+        ``monitors`` holds one list per monitor in the order of ``fields``
+        (id, name, type, state, tags, latency_ms, checked_at, reason,
+        recent); ``counts`` how many are in each state; ``offset`` where
+        live updates follow on (``subscribe``). ``tags`` keeps monitors with
+        any of them.
+        """
+        return await self._object(overview_call(tags, state, q))
 
     async def events(
         self,
@@ -423,6 +468,12 @@ class Monitors(Sender):
     def bulk_delete(self, monitor_ids: Sequence[str]) -> BulkReport:
         return self.bulk("delete", monitor_ids)
 
+    def export_monitors(
+        self, format: str = "yaml", *, tags: Sequence[str] | None = None
+    ) -> str:
+        text: str = self._send(export_call(format, tags))
+        return text
+
     def results(
         self,
         monitor_id: str,
@@ -470,6 +521,15 @@ class Monitors(Sender):
     ) -> Iterator[Item]:
         filters = monitor_filters(tag, kind, state, enabled, q, sort)
         return self._items(status_listing(filters, None, page_size))
+
+    def overview(
+        self,
+        *,
+        tags: Sequence[str] | None = None,
+        state: str | None = None,
+        q: str | None = None,
+    ) -> Item:
+        return self._object(overview_call(tags, state, q))
 
     def events(
         self,

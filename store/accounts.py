@@ -561,6 +561,9 @@ ACCOUNT_METHODS: Final = frozenset(
         "add_activity",
         "activity",
         "gateway_secret",
+        "preferences",
+        "put_preferences",
+        "forget_preferences",
     }
 )
 """The store's methods that keep accounts, for callers that reach them by name."""
@@ -637,3 +640,11 @@ class AccountBackend(Protocol):
     ) -> list[Activity]: ...
 
     async def gateway_secret(self, name: str, candidate: str, *, at: float) -> str: ...
+
+    async def preferences(self, user_id: str) -> dict[str, Any] | None: ...
+
+    async def put_preferences(
+        self, user_id: str, preferences: Mapping[str, Any], *, at: float
+    ) -> None: ...
+
+    async def forget_preferences(self, user_id: str) -> bool: ...

@@ -1,10 +1,11 @@
 """What alerting keeps in the store: its settings, incidents and their timelines.
 
 Settings are the documents alerting is configured with (channels, routes,
-escalation policies and maintenance windows), kept whole as JSON by kind
-and id. An incident is kept whole too, as the mapping alerting gave, with
-the few fields the store sorts and filters on copied into columns beside
-it. A timeline entry records one thing that happened to an incident; it
+escalation policies, maintenance windows, SLOs), kept whole as JSON by kind
+and id; status pages and each user's preferences are kept the same way.
+An incident is kept whole too, as the mapping alerting gave, with the few
+fields the store sorts and filters on copied into columns beside it. A
+timeline entry records one thing that happened to an incident; it
 is written once, so a retried write adds nothing.
 """
 
@@ -15,8 +16,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-SETTING_KINDS = ("channel", "route", "escalation", "maintenance", "slo")
-"""The kinds of settings document the store keeps."""
+SETTING_KINDS = (
+    "channel",
+    "route",
+    "escalation",
+    "maintenance",
+    "slo",
+    "status_page",
+    "preference",
+)
+"""The kinds of settings document the store keeps.
+
+A ``preference`` document holds one user's dashboard preferences under the
+user's id; it is reached through the account methods, never listed as a
+setting.
+"""
+
+PREFERENCE = "preference"
+"""The kind of the settings documents that hold users' preferences."""
 
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"

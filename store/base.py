@@ -27,6 +27,7 @@ from store.accounts import Activity, ApiKey, Session, User
 from store.alerting import (
     INCIDENT_STATUSES,
     MAX_KEY_LENGTH,
+    PREFERENCE,
     RESOLVED,
     SETTING_KINDS,
     IncidentRow,
@@ -783,6 +784,29 @@ class Store(ABC):
         Gateways call this when they start, each with a fresh random
         candidate; whichever is kept first is the one all of them get.
         """
+
+    async def preferences(self, user_id: str) -> dict[str, Any] | None:
+        """A user's saved preferences (a dashboard's layout, theme...), or None.
+
+        They are kept as a settings document of kind ``preference`` under
+        the user's id, so every backend keeps them without a table of its own.
+        """
+        found = await self.get_setting(PREFERENCE, user_id)
+        if found is None:
+            return None
+        kept = found.get("preferences")
+        return dict(kept) if isinstance(kept, Mapping) else {}
+
+    async def put_preferences(
+        self, user_id: str, preferences: Mapping[str, Any], *, at: float
+    ) -> None:
+        """Keep a user's preferences, replacing those saved before."""
+        document = {"id": user_id, "preferences": dict(preferences)}
+        await self.put_setting(PREFERENCE, user_id, document, at=at)
+
+    async def forget_preferences(self, user_id: str) -> bool:
+        """Forget a user's preferences, as their account goes; whether any were kept."""
+        return await self.delete_setting(PREFERENCE, user_id)
 
     @abstractmethod
     async def enforce_retention(self, days: float, *, now: float | None = None) -> int:

@@ -370,15 +370,20 @@ async def test_a_monitor_whose_tags_change_moves_to_its_new_tag_room(
         ({"tag": ""}, {"error": "tag: must be text of 1-64 characters"}),
         (
             {"room": "all"},
-            {"error": 'send {"monitor": id}, {"tag": tag} or {"team": name}'},
+            {
+                "error": 'send {"monitor": id}, {"tag": tag}, {"team": name} '
+                'or {"events": true}'
+            },
         ),
+        ({"events": True}, {"room": "events"}),
+        ({"events": 1}, {"error": "events: must be true"}),
     ],
 )
 async def test_a_viewer_subscribes_to_tags_and_only_to_its_own_teams(
     gateway_url: str,
     http: httpx.AsyncClient,
     watchers: Callable[..., Watcher],
-    ask: dict[str, str],
+    ask: dict[str, Any],
     answer: dict[str, str],
 ) -> None:
     token = await viewer_token(http, ["payments"])

@@ -26,9 +26,11 @@ OPERATIONS: dict[str, str] = {
     "resume_monitor": "resume",
     "bulk": "bulk",
     "apply": "apply",
+    "export_monitors": "export_monitors",
     "results": "results",
     "status": "status",
     "events": "events",
+    "overview": "overview",
     # reports and the engine
     "uptime_report": "uptime_report",
     "summary_report": "summary",
@@ -45,6 +47,7 @@ OPERATIONS: dict[str, str] = {
     "deliveries": "deliveries",
     "outbox": "outbox",
     "requeue": "requeue",
+    "public_status_page": "public_status_page",
     **{
         f"{collection}_{verb}": method
         for collection in (
@@ -53,6 +56,7 @@ OPERATIONS: dict[str, str] = {
             "escalation_policies",
             "maintenance",
             "slos",
+            "status_pages",
         )
         for verb, method in (
             ("listing", "settings"),
@@ -72,6 +76,8 @@ OPERATIONS: dict[str, str] = {
     "refresh": "refresh",
     "logout": "logout",
     "me": "me",
+    "own_preferences": "preferences",
+    "replace_own_preferences": "put_preferences",
     "change_password": "change_password",
     "own_sessions": "sessions",
     "revoke_own_session": "revoke_session",

@@ -396,6 +396,23 @@ async def test_the_latest_sighting_of_a_session_in_one_batch_wins(store: Store) 
     assert (touched.last_seen_at, touched.address) == (NOW + 40, "10.0.0.4")
 
 
+async def test_preferences_are_kept_replaced_and_forgotten_per_user(
+    store: Store,
+) -> None:
+    layout = {"theme": "dark", "widgets": [{"kind": "map", "w": 6}], "ünï": None}
+    await store.put_preferences("u1", layout, at=NOW)
+    await store.put_preferences("u2", {"accent": "teal"}, at=NOW)
+    await store.put_preferences("u2", {"accent": "plum"}, at=NOW + 1)
+
+    assert await store.preferences("u1") == layout
+    assert await store.preferences("u2") == {"accent": "plum"}
+    assert await store.preferences("u3") is None
+    assert await store.settings("status_page") == []
+    assert await store.forget_preferences("u1")
+    assert not await store.forget_preferences("u1")
+    assert await store.preferences("u1") is None
+
+
 async def test_an_action_family_holds_only_the_actions_under_its_prefix(
     store: Store,
 ) -> None:

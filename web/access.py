@@ -18,9 +18,10 @@ from typing import Any, Final, TypeVar
 from store.accounts import ROLES
 
 SCOPES: Final = {
-    "monitors:read": "read monitors, their status, results, events, reports "
-    "and analyses",
-    "monitors:write": "create, change, pause, resume and delete monitors",
+    "monitors:read": "read monitors, their status, results, events, reports, "
+    "analyses and status pages",
+    "monitors:write": "create, change, pause, resume and delete monitors, and "
+    "change status pages",
     "alerts:read": "read incidents and alerting settings",
     "alerts:ack": "acknowledge, resolve and add notes to incidents",
     "alerts:write": "change channels, routes, escalation policies, maintenance "

@@ -683,6 +683,7 @@ class Accounts:
         if user.role == "owner":
             await self._keep_an_owner(user)
         await self.backend.delete_user(user_id)
+        await self.backend.forget_preferences(user_id)
         self._forget(user_id=user_id)
         self._sessions.clear()
         self._keys.clear()
@@ -724,6 +725,20 @@ class Accounts:
         ]
         if [owner.id for owner in owners] == [user.id]:
             raise Conflict("the last owner cannot be removed, disabled or demoted")
+
+    # Preferences.
+
+    async def preferences(self, principal: Principal) -> dict[str, Any]:
+        """The caller's saved preferences (the user's, for a key); empty if none."""
+        return await self.backend.preferences(_person(principal)) or {}
+
+    async def save_preferences(
+        self, principal: Principal, preferences: Mapping[str, Any]
+    ) -> None:
+        """Keep the caller's preferences, replacing those saved before."""
+        await self.backend.put_preferences(
+            _person(principal), preferences, at=time.time()
+        )
 
     # API keys.
 
@@ -838,3 +853,10 @@ class KeyNotFound(NotFound):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"no API key has the id {key_id!r}")
         self.key_id = key_id
+
+
+def _person(principal: Principal) -> str:
+    """The user whose preferences a caller keeps: a key's owner, not the platform."""
+    if principal.via == SYSTEM.via:
+        raise Forbidden("the platform's own credential has no preferences; sign in")
+    return principal.user_id

@@ -3,8 +3,8 @@
 Under ``/api/v1``:
 
 - ``/auth/login``, ``/auth/refresh`` (no credentials needed),
-  ``/auth/logout``, ``/auth/me``, ``/auth/password`` and
-  ``/auth/sessions`` for the caller's own account;
+  ``/auth/logout``, ``/auth/me``, ``/auth/me/preferences``,
+  ``/auth/password`` and ``/auth/sessions`` for the caller's own account;
 - ``/users`` and each user's ``/sessions``; ``/keys`` (the caller's, or
   another user's with ``?user=``); ``/activity``, the log of who did what;
   all under the rules of ``web.accounts``.
@@ -18,10 +18,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Final
 
+import orjson
 import pydantic
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 
+from engine.errors import FieldError, ValidationError
 from store.accounts import MAX_NAME
 from web import schemas
 from web.access import SIGNED_IN, Principal, public, requires
@@ -100,6 +102,21 @@ class NewKeyBody(Body):
     expires_at: float | None = None
     expires_in_days: Annotated[float, pydantic.Field(gt=0, le=3650)] | None = None
     user_id: Name | None = None
+
+
+class PreferencesBody(Body):
+    preferences: dict[str, Any]
+
+
+MAX_PREFERENCES: Final = 16 * 1024
+"""The most bytes a user's preferences take as JSON."""
+
+PREFERENCES_TEXT: Final = (
+    "Whatever a dashboard keeps for its user (widget layout, theme, accent), "
+    "as one JSON object of at most 16 KiB; an empty object until some are "
+    "saved. A session keeps its user's; an API key reads and replaces those "
+    "of the user it belongs to. A PUT replaces the whole object."
+)
 
 
 def client_of(request: Request) -> Client:
@@ -196,6 +213,56 @@ def accounts_blueprint(accounts: Accounts) -> Blueprint:
                 "session_id": principal.session_id,
             }
         )
+
+    @api.get("/auth/me/preferences")
+    @requires(SIGNED_IN)
+    @documented(
+        Operation(
+            "The caller's saved preferences",
+            AUTH,
+            {200: schemas.Preferences},
+            description=PREFERENCES_TEXT,
+        )
+    )
+    async def own_preferences(request: Request) -> HTTPResponse:
+        Query(request, ())
+        found = await accounts.preferences(principal_of(request))
+        return json({"preferences": found})
+
+    @api.put("/auth/me/preferences")
+    @requires(SIGNED_IN)
+    @documented(
+        Operation(
+            "Replace the caller's saved preferences",
+            AUTH,
+            {200: schemas.Preferences},
+            body=PreferencesBody,
+            errors=(422,),
+            description=PREFERENCES_TEXT,
+        )
+    )
+    async def replace_own_preferences(request: Request) -> HTTPResponse:
+        Query(request, ())
+        body = read_body(request, PreferencesBody)
+        try:
+            size = len(orjson.dumps(body.preferences))
+        except orjson.JSONEncodeError as exc:
+            # Whole numbers beyond 64 bits, or text with lone surrogates.
+            raise ValidationError(
+                [FieldError("preferences", f"cannot be kept as JSON: {exc}")]
+            ) from None
+        if size > MAX_PREFERENCES:
+            raise ValidationError(
+                [
+                    FieldError(
+                        "preferences",
+                        f"must be at most {MAX_PREFERENCES // 1024} KiB as JSON, "
+                        f"got {size:,} bytes",
+                    )
+                ]
+            )
+        await accounts.save_preferences(principal_of(request), body.preferences)
+        return json({"preferences": body.preferences})
 
     @api.post("/auth/password")
     @requires(SIGNED_IN)

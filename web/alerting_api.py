@@ -2,8 +2,9 @@
 
 Under ``/api/v1``: ``/incidents`` (list, read with the timeline,
 acknowledge, resolve, add a note), the settings ``/channels``, ``/routes``,
-``/escalation-policies`` and ``/maintenance`` (list, create, read, replace,
-delete), ``/channels/<id>/test`` and ``/channels/<id>/deliveries``, and
+``/escalation-policies``, ``/maintenance``, ``/slos`` and ``/status-pages``
+(list, create, read, replace, delete), ``/channels/<id>/test`` and
+``/channels/<id>/deliveries``, and
 ``/outbox`` with its dead letters and ``/outbox/<id>/requeue``. A channel's
 secret fields are never returned once stored: they read as ``********``,
 and sending that back keeps the stored value.
@@ -22,6 +23,13 @@ from sanic.response import empty, json
 
 from actors.platform import AlertingPlatform
 from alerting.maintenance import maintenance_from_dict
+from alerting.status_pages import (
+    MAX_DESCRIPTION,
+    MAX_MONITORS,
+    MAX_TAGS,
+    MAX_TITLE,
+    SLUG,
+)
 from engine.durations import parse_duration
 from engine.errors import FieldError, ValidationError
 from notify.settings import HIDDEN, hide_secrets, keep_secrets, secret_fields
@@ -44,8 +52,9 @@ SETTING_PATHS: Final = {
     "escalation-policies": "escalation",
     "maintenance": "maintenance",
     "slos": "slo",
+    "status-pages": "status_page",
 }
-"""Where each kind of alert setting is served."""
+"""Where each kind of setting is served."""
 
 SETTING_NOUNS: Final = {
     "channel": "notification channel",
@@ -53,10 +62,49 @@ SETTING_NOUNS: Final = {
     "escalation": "escalation policy",
     "maintenance": "maintenance window",
     "slo": "service level objective",
+    "status_page": "status page",
 }
 
 INCIDENTS: Final = "incidents"
 SETTINGS: Final = "alert settings"
+STATUS_PAGES: Final = "status pages"
+
+SETTING_ACCESS: Final = {"status_page": ("monitors:read", "monitors:write")}
+"""The scopes that read and that change a kind of setting, where they are not
+``alerts:read`` and ``alerts:write``: a status page is about monitors, and
+whoever may change monitors may publish them."""
+SETTING_TAGS: Final = {"status_page": STATUS_PAGES}
+
+STATUS_PAGE_BODY: Final = {
+    "type": "object",
+    "required": ["id", "title"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "pattern": f"^{SLUG.pattern}$",
+            "description": "the page's address: /status/<id>",
+        },
+        "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+        "monitors": {
+            "type": "array",
+            "maxItems": MAX_MONITORS,
+            "items": {"type": "string"},
+            "description": "monitor ids shown",
+        },
+        "tags": {
+            "type": "array",
+            "maxItems": MAX_TAGS,
+            "items": {"type": "string"},
+            "description": "every monitor with one of these tags is shown too",
+        },
+        "show_latency": {"type": "boolean", "default": True},
+    },
+    "additionalProperties": False,
+}
+SETTING_SHAPES: Final = {"status_page": (STATUS_PAGE_BODY, schemas.StatusPage)}
+"""The body and answer of a kind of setting, where the document says more
+than that it is an object with an id."""
 
 NOTE_BODY: Final = {
     "type": "object",
@@ -400,12 +448,13 @@ def _setting_routes(
         (replace, member, "PUT"),
         (delete, member, "DELETE"),
     ]
+    reading, writing = SETTING_ACCESS.get(kind, ("alerts:read", "alerts:write"))
     for handler, uri, method in routes:
         verb = handler.__name__
         if method == "GET":
-            requires("alerts:read")(handler)
+            requires(reading)(handler)
         else:
-            requires("alerts:write", f"{kind}.{verb}")(handler)
+            requires(writing, f"{kind}.{verb}")(handler)
         documented(_setting_operation(kind, path, verb))(handler)
         api.add_route(handler, uri, methods=[method], name=f"{name}_{verb}")
 
@@ -414,38 +463,36 @@ def _setting_operation(kind: str, path: str, verb: str) -> Operation:
     """What the document says of one of a kind of setting's routes."""
     noun = SETTING_NOUNS[kind]
     key = path.replace("-", "_")
-    body: dict[str, Any] = {
+    tag = SETTING_TAGS.get(kind, SETTINGS)
+    generic: dict[str, Any] = {
         "type": "object",
         "required": ["id"],
         "properties": {"id": {"type": "string"}},
     }
+    body, shown = SETTING_SHAPES.get(kind, (generic, schemas.Setting))
     operations = {
         "listing": Operation(
             f"Every {noun}, by id",
-            SETTINGS,
-            {200: page_of(key, schemas.Setting)},
+            tag,
+            {200: page_of(key, shown)},
             params=(LIMIT, CURSOR),
         ),
         "create": Operation(
             f"Create a {noun}",
-            SETTINGS,
-            {201: schemas.Setting},
+            tag,
+            {201: shown},
             body=body,
             errors=(409, 422),
         ),
-        "read": Operation(
-            f"Read a {noun}", SETTINGS, {200: schemas.Setting}, errors=(404,)
-        ),
+        "read": Operation(f"Read a {noun}", tag, {200: shown}, errors=(404,)),
         "replace": Operation(
             f"Create or replace a {noun}",
-            SETTINGS,
-            {200: schemas.Setting, 201: schemas.Setting},
+            tag,
+            {200: shown, 201: shown},
             body=body,
             errors=(422,),
         ),
-        "delete": Operation(
-            f"Delete a {noun}", SETTINGS, {204: None}, errors=(404, 409)
-        ),
+        "delete": Operation(f"Delete a {noun}", tag, {204: None}, errors=(404, 409)),
     }
     return operations[verb]
 

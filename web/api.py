@@ -28,6 +28,13 @@ from web import schemas
 from web.access import requires
 from web.directory import SORTS, MonitorDirectory, MonitorQuery
 from web.errors import ApiError, BadRequest, summary
+from web.monitor_files import (
+    FORMATS,
+    export_response,
+    export_tags,
+    sent_as_yaml,
+    yaml_definitions,
+)
 from web.openapi import (
     CURSOR,
     LIMIT,
@@ -101,6 +108,13 @@ APPLY_BODY: Final = {
     "required": ["monitors"],
     "properties": {"monitors": {"type": "array", "items": MONITOR_DEFINITION}},
     "additionalProperties": False,
+}
+"""An apply body, and the monitor file an export writes."""
+APPLY_YAML: Final = {
+    "type": "string",
+    "description": "a monitor file as `upcast apply` reads it: a list of "
+    "definitions or {monitors: [...]}, in YAML (also as application/x-yaml or "
+    "text/yaml)",
 }
 BULK_BODY: Final = {
     "type": "object",
@@ -562,6 +576,39 @@ def api_blueprint(
             }
         )
 
+    @api.get("/monitors/export")
+    @requires("monitors:read")
+    @documented(
+        Operation(
+            "Every monitor as a monitor file, to keep or to apply again",
+            MONITORS,
+            {200: APPLY_BODY},
+            params=(
+                Param(
+                    "format",
+                    {"enum": list(FORMATS), "default": "yaml"},
+                    "the file's format",
+                ),
+                Param(
+                    "tags",
+                    {"type": "string"},
+                    "only monitors with one of these tags, separated by commas",
+                ),
+            ),
+            media_type=FORMATS["yaml"],
+            other_media_types=(FORMATS["json"],),
+            headers={200: {"Content-Disposition": "the file's name"}},
+            description="The file `upcast apply` reads, monitors ordered by id. "
+            "Secrets read as `********`; applying the file again keeps the "
+            "stored ones.",
+        )
+    )
+    async def export_monitors(request: Request) -> HTTPResponse:
+        query = Query(request, ("format", "tags"))
+        file_format = query.choice("format", tuple(FORMATS)) or "yaml"
+        tags = export_tags(query.text("tags", limit=10_000))
+        return export_response(await platform.list_monitors(), file_format, tags)
+
     @api.post("/apply")
     @requires("monitors:write", "monitor.apply")
     @documented(
@@ -570,23 +617,34 @@ def api_blueprint(
             MONITORS,
             {200: schemas.ApplyAnswer},
             body=APPLY_BODY,
+            body_alternatives={"application/yaml": APPLY_YAML},
             errors=(422,),
             description="Every definition is checked first; if any is bad, "
-            "nothing changes and every problem is named.",
+            "nothing changes and every problem is named. A body sent as YAML "
+            "(`Content-Type: application/yaml`) is read as `upcast apply` "
+            "reads a file; text that is not YAML is refused naming its line.",
         )
     )
     async def apply(request: Request) -> HTTPResponse:
         Query(request, ())
-        definitions = _apply_body(json_object(request))
-        # The body goes on as the text it came in, unless a secret's
-        # placeholder in it (perhaps written with \u escapes) has to be
-        # replaced by the stored value.
-        sent: list[dict[str, Any]] | bytes = request.body
-        if REDACTED.encode() in request.body or b"\\u" in request.body:
+        sent: list[dict[str, Any]] | bytes
+        if sent_as_yaml(request):
+            definitions = _apply_body({"monitors": yaml_definitions(request.body)})
             sent = [
                 await _restored_for_apply(platform, index, definition)
                 for index, definition in enumerate(definitions)
             ]
+        else:
+            definitions = _apply_body(json_object(request))
+            # The body goes on as the text it came in, unless a secret's
+            # placeholder in it (perhaps written with \u escapes) has to be
+            # replaced by the stored value.
+            sent = request.body
+            if REDACTED.encode() in request.body or b"\\u" in request.body:
+                sent = [
+                    await _restored_for_apply(platform, index, definition)
+                    for index, definition in enumerate(definitions)
+                ]
         outcomes = await platform.apply_monitors(sent)
         await _keep_applied(directory, definitions, outcomes)
         counts = {outcome: 0 for outcome in ("created", "updated", "unchanged")}

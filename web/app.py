@@ -1,4 +1,5 @@
-"""The web gateway: the REST API, health probes and live updates in one app.
+"""The web gateway: the REST API, health probes, live updates and the
+dashboard's files in one app.
 
 ``create_app`` builds a Sanic application around a ``Platform``. It holds no
 state of its own beyond connected live clients, so any number of gateways
@@ -26,12 +27,15 @@ from web.accounts_api import accounts_blueprint
 from web.alerting_api import alerting_blueprint
 from web.analytics_api import analytics_blueprint
 from web.api import api_blueprint
+from web.dashboard import dashboard_blueprint
 from web.directory import MonitorDirectory
 from web.errors import error_response, install_error_handlers
 from web.live import LiveHub, LiveSettings, server_options
+from web.overview_api import overview_blueprint
 from web.presence_api import presence_blueprint
 from web.protection import ProtectionSettings, install_protection
 from web.reference import install_versioning, reference_blueprint
+from web.status_pages_api import status_pages_blueprint
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +73,10 @@ def create_app(
 
     Every route under ``/api/v1`` needs credentials unless it is declared
     public (``web.access``); ``accounts`` checks them, by default against
-    the platform's store. Health probes, ``/metrics`` and push pings need
-    none. ``protection`` sets rate limits, CORS, security headers and
-    compression (``web.protection``; its defaults when not given).
+    the platform's store. Health probes, ``/metrics``, push pings and the
+    dashboard's files (``web.dashboard``) need none. ``protection`` sets
+    rate limits, CORS, security headers and compression
+    (``web.protection``; its defaults when not given).
     ``live`` sets heartbeats, recovery and, with a Redis URL, the sharing of
     live updates between gateways (``web.live``; one gateway alone when not
     given).
@@ -112,6 +117,7 @@ def create_app(
         observer=directory.observe,
         tags_of=directory.tags_of,
     )
+    directory.follow_feed_from(hub.feed_starts_after)
     app.ctx.platform = platform
     app.ctx.sio = sio
     app.ctx.live = hub
@@ -200,5 +206,8 @@ def create_app(
     app.blueprint(alerting_blueprint(platform))
     app.blueprint(analytics_blueprint(platform))
     app.blueprint(presence_blueprint(hub))
+    app.blueprint(status_pages_blueprint(platform, directory))
+    app.blueprint(overview_blueprint(platform, directory))
+    app.blueprint(dashboard_blueprint())
     install_error_handlers(app)
     return app

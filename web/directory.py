@@ -25,6 +25,21 @@ Another gateway's changes arrive through the feed within about a second;
 a large apply through another gateway shows once its parts pause, up to
 ``MIN_RELOAD_GAP`` seconds later.
 Until the first load is done, lists are read from the platform itself.
+
+For the overview (``overview``), the directory also keeps each monitor's
+last ``RECENT_CHECKS`` check results as one letter each (``RECENT_LETTERS``),
+taken from the results it observes: they are not read from the store, so
+after a gateway starts they begin empty and fill as results arrive.
+
+It also knows how far into the live feed its copy goes (``offset``): the
+offset of the last update it took, so that a client reading a snapshot can
+follow live updates from exactly there. The offset holds back to the update
+before the first one not yet put in (a monitor changed by another gateway,
+read again a moment later), and a full reload puts in again what the feed
+told while the platform was being read. It is None when unknown: before
+the first load, and with gateways sharing live updates through Redis until
+a load begins after the first update came (one is asked for then), since
+updates logged before this gateway followed the log never reach it.
 """
 
 from __future__ import annotations
@@ -36,8 +51,9 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
@@ -88,6 +104,41 @@ SORTS: Final = (
 """The orders lists can be read in; each ends with the id, so it is total."""
 
 _MAINTENANCE: Final = str(MonitorState.MAINTENANCE)
+_PAUSED: Final = str(MonitorState.PAUSED)
+
+RECENT_CHECKS: Final = 30
+"""Check results kept per monitor for the overview, one letter each."""
+
+RECENT_LETTERS: Final = MappingProxyType(
+    {
+        str(MonitorState.UP): "u",
+        str(MonitorState.DOWN): "d",
+        str(MonitorState.DEGRADED): "g",
+        str(MonitorState.PENDING): "p",
+        str(MonitorState.MAINTENANCE): "m",
+    }
+)
+"""The letter of a check result, by the state it left its monitor in."""
+
+OTHER_LETTER: Final = "?"
+"""The letter of a result whose state has no letter of its own."""
+
+OVERVIEW_FIELDS: Final = (
+    "id",
+    "name",
+    "type",
+    "state",
+    "tags",
+    "latency_ms",
+    "checked_at",
+    "reason",
+    "recent",
+)
+"""What each row of ``overview`` holds, in order."""
+
+REPLAY_KEPT: Final = 200_000
+"""Updates a full reload keeps to put in again after it; beyond that, the
+reload leaves the offset where it was when it began."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +177,8 @@ class MonitorDirectory:
         self._definition_json: dict[str, bytes] = {}
         self._head_json: dict[str, bytes] = {}
         self._status_json: dict[str, bytes] = {}
+        # Each monitor's overview row as JSON, with the state it shows.
+        self._row_json: dict[str, tuple[str, bytes]] = {}
         self._overlay: dict[str, dict[str, Any]] = {}
         self._by_id: list[tuple[str]] = []
         self._by_name: list[tuple[str, str]] = []
@@ -139,6 +192,19 @@ class MonitorDirectory:
         self._wake = asyncio.Event()
         self.loaded = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+        self._recent: dict[str, str] = {}
+        self.version = 0
+        """Counts changes: whatever is made from the directory is good as
+        long as this has not moved."""
+        # How far into the live feed the copy goes; see the module docstring.
+        self._offset: int | None = None
+        self._based = False
+        self._behind = False
+        self._behind_after: int | None = None
+        self._reading = False
+        self._replay: list[tuple[str, Mapping[str, Any]]] | None = None
+        self._replay_overflowed = False
 
     # Running.
 
@@ -167,14 +233,13 @@ class MonitorDirectory:
         failures = 0
         while True:
             try:
-                monitors = await self._platform.list_monitors()
+                await self._replace_from_platform()
                 break
             except Exception:
                 delay = FOLLOW_RETRY[min(failures, len(FOLLOW_RETRY) - 1)]
                 failures += 1
                 logger.warning("loading the monitor directory failed", exc_info=True)
                 await asyncio.sleep(delay)
-        self._replace_all(monitors)
         self.loaded.set()
         logger.info("the monitor directory holds %d monitors", len(self._monitors))
 
@@ -188,6 +253,7 @@ class MonitorDirectory:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._reading = True
             try:
                 if self._reload_wanted:
                     await self._reload_when_quiet()
@@ -199,6 +265,9 @@ class MonitorDirectory:
                 logger.exception("bringing the monitor directory up to date failed")
                 self._ask_reload()
                 await asyncio.sleep(RELOAD_PAUSE)
+            finally:
+                self._reading = False
+                self._settle_if_caught_up()
 
     async def _reload_when_quiet(self) -> None:
         """Read everything again, once changes have paused, at most so often.
@@ -216,7 +285,36 @@ class MonitorDirectory:
         self._reload_wanted = False
         self._stale.clear()
         self._last_reload = self._clock()
-        self._replace_all(await self._platform.list_monitors())
+        await self._replace_from_platform()
+
+    async def _replace_from_platform(self) -> None:
+        """Replace everything by what the platform lists now.
+
+        The platform reads each monitor at its own moment while the feed
+        goes on, so what the feed tells meanwhile (results, state changes,
+        deletions) is kept and put in again once the listing is in: the copy
+        then goes as far into the feed as the directory has taken. A listing
+        begun before any offset was known cannot say where it stands in the
+        feed; one is asked for again once an offset is known.
+        """
+        based = self._offset is not None
+        self._replay, self._replay_overflowed = [], False
+        try:
+            monitors = await self._platform.list_monitors()
+        finally:
+            replay, self._replay = self._replay, None
+        self._replace_all(monitors)
+        for kind, data in replay:
+            self._take(kind, data, again=True)
+        if self._replay_overflowed:
+            logger.warning(
+                "more than %d live updates came while every monitor was read; "
+                "overviews carry no offset until the next reload",
+                REPLAY_KEPT,
+            )
+        self._based = based and not self._replay_overflowed
+        if not based and self._offset is not None:
+            self._ask_reload()
 
     async def _read_again(self, monitor_id: str) -> None:
         try:
@@ -229,7 +327,10 @@ class MonitorDirectory:
     async def _refresh_overlay(self) -> None:
         while True:
             try:
-                self._overlay = await self._platform.alerting_overlay()
+                overlay = await self._platform.alerting_overlay()
+                if overlay != self._overlay:
+                    self._overlay = overlay
+                    self.version += 1
             except Exception:
                 logger.warning(
                     "reading alerting's view of states failed", exc_info=True
@@ -246,19 +347,62 @@ class MonitorDirectory:
         self._last_change = self._clock()
         self._wake.set()
 
+    def _fall_behind(self) -> None:
+        """Hold the offset where it is: an update was taken but not put in yet."""
+        if not self._behind:
+            self._behind = True
+            self._behind_after = self._offset
+
+    def _settle_if_caught_up(self) -> None:
+        """Let the offset move on again once nothing told is waiting."""
+        waiting = (
+            self._stale or self._reload_wanted or self._foreign_applies or self._reading
+        )
+        if self._behind and not waiting:
+            self._behind = False
+            self._behind_after = None
+            self.version += 1
+
     # Changes.
+
+    def follow_feed_from(self, offset: int | None) -> None:
+        """Say, before starting, after which offset the live feed's updates
+        will come, when that is known; see the module docstring."""
+        if offset is not None:
+            self._offset = offset
 
     def observe(self, item: Mapping[str, Any]) -> None:
         """Take one update of the live feed."""
         kind, data = item.get("type"), item.get("data")
-        if not isinstance(data, Mapping):
+        if not isinstance(data, Mapping) or not isinstance(kind, str):
             return
+        offset = data.get("offset")
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            offset = None
+        if offset is not None and self._offset is None:
+            # Updates follow each other by one.
+            self._offset = offset - 1
+            if self.loaded.is_set() and not self._based:
+                self._ask_reload()
+        self._take(kind, data, again=False)
+        if self._replay is not None:
+            if len(self._replay) < REPLAY_KEPT:
+                self._replay.append((kind, data))
+            else:
+                self._replay_overflowed = True
+        if offset is not None:
+            self._offset = offset
+        self.version += 1
+
+    def _take(self, kind: str, data: Mapping[str, Any], *, again: bool) -> None:
+        """Put in one update; ``again`` when a reload puts it in a second time,
+        which only results, state changes and deletions need."""
         if kind == "result":
-            self._take_result(data)
-        elif kind == "event":
+            self._take_result(data, again=again)
+        elif not again or data.get("type") in (STATE_CHANGED, MONITOR_DELETED):
             self._take_event(data)
 
-    def _take_result(self, result: Mapping[str, Any]) -> None:
+    def _take_result(self, result: Mapping[str, Any], *, again: bool) -> None:
         monitor_id = str(result.get("monitor_id"))
         status = self._statuses.get(monitor_id)
         monitor = self._monitors.get(monitor_id)
@@ -266,6 +410,10 @@ class MonitorDirectory:
         # the monitor stays PAUSED.
         if status is None or monitor is None or not monitor.get("enabled", True):
             return
+        if not again:
+            letter = RECENT_LETTERS.get(str(result.get("state")), OTHER_LETTER)
+            recent = self._recent.get(monitor_id, "") + letter
+            self._recent[monitor_id] = recent[-RECENT_CHECKS:]
         status["state"] = result.get("state", status.get("state"))
         status["last_check_at"] = result.get("started_at")
         status["last_ok"] = result.get("ok")
@@ -273,6 +421,7 @@ class MonitorDirectory:
         status["last_reason"] = result.get("reason")
         status["last_message"] = result.get("message", "")
         self._status_json.pop(monitor_id, None)
+        self._row_json.pop(monitor_id, None)
 
     def applied_here(self, outcomes: Iterable[Sequence[str]]) -> None:
         """Note an apply this gateway made and put in already.
@@ -284,6 +433,7 @@ class MonitorDirectory:
         if signature in self._foreign_applies:
             # Its event came first.
             self._foreign_applies.remove(signature)
+            self._settle_if_caught_up()
             return
         self._own_applies.append(signature)
         del self._own_applies[:-OWN_APPLIES_KEPT]
@@ -297,6 +447,7 @@ class MonitorDirectory:
                 self._own_applies.remove(told)
             else:
                 # Perhaps this gateway's own, whose answer is still on its way.
+                self._fall_behind()
                 self._foreign_applies.append(told)
                 asyncio.get_running_loop().call_later(
                     APPLY_ANSWER_GRACE, self._reload_if_foreign, told
@@ -304,6 +455,7 @@ class MonitorDirectory:
         elif kind == MONITOR_DELETED and isinstance(monitor_id, str):
             self.remove(monitor_id)
         elif kind in CHANGED_EVENTS and isinstance(monitor_id, str):
+            self._fall_behind()
             self._stale.add(monitor_id)
             self._wake.set()
         elif kind == STATE_CHANGED and isinstance(monitor_id, str):
@@ -312,10 +464,12 @@ class MonitorDirectory:
             if status is not None and isinstance(after, str):
                 status["state"] = after
                 self._status_json.pop(monitor_id, None)
+                self._row_json.pop(monitor_id, None)
 
     def put_many(self, monitors: Iterable[Mapping[str, Any]]) -> None:
         """``put`` each monitor; many at once re-sort the orders once instead."""
         listed = list(monitors)
+        self.version += 1
         if len(listed) < RESORT_FROM:
             for monitor in listed:
                 self.put(monitor)
@@ -329,6 +483,7 @@ class MonitorDirectory:
         monitor_id = str(monitor["id"])
         old = self._monitors.get(monitor_id)
         shown = self._keep(monitor)
+        self.version += 1
         if old is None:
             bisect.insort(self._by_id, (monitor_id,))
         elif old["name"] != shown["name"]:
@@ -353,10 +508,13 @@ class MonitorDirectory:
         old = self._monitors.pop(monitor_id, None)
         if old is None:
             return
+        self.version += 1
         self._statuses.pop(monitor_id, None)
+        self._recent.pop(monitor_id, None)
         self._definition_json.pop(monitor_id, None)
         self._head_json.pop(monitor_id, None)
         self._status_json.pop(monitor_id, None)
+        self._row_json.pop(monitor_id, None)
         self._by_id.pop(bisect.bisect_left(self._by_id, (monitor_id,)))
         self._by_name.remove((old["name"].casefold(), monitor_id))
         self._snapshots.clear()
@@ -367,8 +525,15 @@ class MonitorDirectory:
         self._definition_json.clear()
         self._head_json.clear()
         self._status_json.clear()
+        self._row_json.clear()
         for monitor in monitors:
             self._keep(monitor)
+        self._recent = {
+            monitor_id: recent
+            for monitor_id, recent in self._recent.items()
+            if monitor_id in self._monitors
+        }
+        self.version += 1
         self._sort()
         # Hundreds of thousands of objects that live as long as the process:
         # frozen, the collector's full passes skip them instead of pausing
@@ -411,6 +576,71 @@ class MonitorDirectory:
         shown.update(extra)
         return shown
 
+    @property
+    def offset(self) -> int | None:
+        """The offset of the last live update the directory holds, if known.
+
+        Every update up to it is in, so a client given what the directory
+        holds follows live updates from the next one. While the offset is
+        held back some later updates are in too, and such a client gets
+        them again. None before the first load and whenever it is not known
+        (see the module docstring).
+        """
+        if not self._based or not self.loaded.is_set():
+            return None
+        return self._behind_after if self._behind else self._offset
+
+    def overview(
+        self,
+        *,
+        tags: Collection[str] = (),
+        state: str | None = None,
+        search: str | None = None,
+    ) -> tuple[list[bytes], dict[str, int]]:
+        """Every monitor as a row of ``OVERVIEW_FIELDS`` (a JSON array), and
+        how many are in each state.
+
+        Rows come in name order (case left aside), then id order. ``tags``
+        keeps the monitors with any of them, ``state`` those in it, and
+        ``search`` those whose name holds it; the counts are of the rows
+        kept. A paused monitor shows ``paused`` whatever its last check
+        said. Each row is kept encoded until its monitor changes, so the
+        whole fleet costs about a look-up per monitor.
+        """
+        wanted_tags = frozenset(tags)
+        folded = search.casefold() if search else None
+        monitors, overlay, kept = self._monitors, self._overlay, self._row_json
+        rows: list[bytes] = []
+        counts: dict[str, int] = {}
+        for name, monitor_id in self._by_name:
+            if folded is not None and folded not in name:
+                continue
+            if wanted_tags and wanted_tags.isdisjoint(monitors[monitor_id]["tags"]):
+                continue
+            entry = None if monitor_id in overlay else kept.get(monitor_id)
+            if entry is None:
+                entry = self._row_entry(monitor_id)
+            shown, row = entry
+            if state is not None and shown != state:
+                continue
+            counts[shown] = counts.get(shown, 0) + 1
+            rows.append(row)
+        return rows, counts
+
+    def _row_entry(self, monitor_id: str) -> tuple[str, bytes]:
+        """A monitor's overview row, kept unless alerting adds to its status."""
+        monitor = self._monitors[monitor_id]
+        status = self.status_of(monitor_id)
+        shown = status.get("state") or str(MonitorState.UNKNOWN)
+        if not monitor.get("enabled", True):
+            shown = _PAUSED
+        row = orjson.dumps(
+            overview_row(monitor, shown, status, self._recent.get(monitor_id))
+        )
+        if monitor_id not in self._overlay:
+            self._row_json[monitor_id] = (shown, row)
+        return shown, row
+
     def monitor(self, monitor_id: str) -> dict[str, Any]:
         return {**self._monitors[monitor_id], "status": self.status_of(monitor_id)}
 
@@ -448,6 +678,7 @@ class MonitorDirectory:
             {"id": monitor_id, "name": shown["name"]}
         )[:-1]
         self._status_json.pop(monitor_id, None)
+        self._row_json.pop(monitor_id, None)
 
     def page(self, query: MonitorQuery) -> tuple[list[str], tuple[Any, ...] | None]:
         """The ids of one page, and the sort key of its last item if more follow."""
@@ -532,6 +763,32 @@ class MonitorDirectory:
         if sort == "name":
             return (self._monitors[monitor_id]["name"].casefold(), monitor_id)
         return self._sort_key(sort, monitor_id)
+
+
+def overview_row(
+    monitor: Mapping[str, Any],
+    state: str,
+    status: Mapping[str, Any],
+    recent: str | None,
+) -> list[Any]:
+    """One monitor as the overview shows it, in ``OVERVIEW_FIELDS`` order.
+
+    Latencies are rounded to a tenth of a millisecond and times to the
+    millisecond: the overview is read by people, and its size counts.
+    """
+    latency = status.get("last_latency_ms")
+    checked = status.get("last_check_at")
+    return [
+        monitor["id"],
+        monitor["name"],
+        monitor["kind"],
+        state,
+        monitor["tags"],
+        round(latency, 1) if isinstance(latency, float) else latency,
+        round(checked, 3) if isinstance(checked, float) else checked,
+        status.get("last_reason"),
+        recent or "",
+    ]
 
 
 def _status_after_change(

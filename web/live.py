@@ -5,15 +5,18 @@ access token or an API key) or an ``Authorization`` header, and needs the
 ``monitors:read`` scope.
 
 Rooms. Every client is in room ``all`` unless it connected with
-``?monitors=a,b``, ``?tags=db,eu`` or ``?teams=ops``, in which case it is
-only in ``monitor:a``, ``tag:db`` and ``team:ops`` and the like. The events
-``subscribe`` and ``unsubscribe`` with ``{"monitor": id}``, ``{"tag": t}``
-or ``{"team": name}`` join and leave such rooms later. A team's room carries
-the monitors tagged ``team:<name>``; only the team's members, admins and
-owners may join it. Each update is emitted to every room it concerns as
-``result`` or ``event`` (incident events again as ``incident``); a client in
-several of them gets it once. Its data carries ``offset``, a number that
-grows with every update.
+``?monitors=a,b``, ``?tags=db,eu``, ``?teams=ops`` or ``?events=1``, in
+which case it is only in ``monitor:a``, ``tag:db``, ``team:ops`` and the
+like, and ``events``. The events ``subscribe`` and ``unsubscribe`` with
+``{"monitor": id}``, ``{"tag": t}``, ``{"team": name}`` or ``{"events":
+true}`` join and leave such rooms later. A team's room carries the monitors
+tagged ``team:<name>``; only the team's members, admins and owners may join
+it. Room ``events`` carries every event and no result: an overview of every
+monitor keeps states and counts current from it, and asks for the results of
+the monitors it shows through their rooms. Each update is emitted to every
+room it concerns as ``result`` or ``event`` (incident events again as
+``incident``); a client in several of them gets it once. Its data carries
+``offset``, a number that grows with every update.
 
 Recovery. A client that reconnects with ``auth={"token": ..., "offset": n}``
 first gets what its rooms missed after ``n``, then a ``recovery`` message:
@@ -24,7 +27,8 @@ with the last offset delivered, so a client whose rooms were quiet still
 knows how far it is up to date.
 
 Presence. ``who`` answers with who is watching (user, name, connected since,
-connections); room ``all`` is sent ``presence`` when people come and go.
+connections); rooms ``all`` and ``events`` are sent ``presence`` when people
+come and go.
 
 Several gateways share live updates through Redis (``LiveSettings.
 redis_url``) so that each update reaches each client exactly once, whichever
@@ -94,6 +98,8 @@ from web.access import Principal
 logger = logging.getLogger(__name__)
 
 ALL_ROOM = "all"
+EVENTS_ROOM = "events"
+"""The room of every event (incident events included) and no result."""
 NAMESPACE = "/"
 
 MAX_PENDING_RESULTS = 1000
@@ -157,6 +163,9 @@ _KINDS = frozenset({"result", "event"})
 _TOO_MANY_HELD = "too many updates came while the missed ones were sent"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _MAX_NAME = 64
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off", ""})
+_NAME_A_ROOM = 'send {"monitor": id}, {"tag": tag}, {"team": name} or {"events": true}'
 
 Authenticator = Callable[[str | None, str], Awaitable[Principal | None]]
 """Reads ``(Authorization header, client address)`` into the caller, None
@@ -448,6 +457,17 @@ class LiveHub:
         sio.on("unsubscribe", self._on_unsubscribe)
         sio.on("who", self._on_who)
 
+    @property
+    def feed_starts_after(self) -> int | None:
+        """The offset every update this gateway delivers comes after, when it
+        is known before the feed is read.
+
+        Alone, it is where the log in memory starts. With Redis it is None:
+        the log is followed from where it stands once the gateway reaches
+        it, and updates logged before then are never delivered here.
+        """
+        return None if self._shared is not None else self._memory.newest
+
     def start(self) -> None:
         """Start reading the feed and emitting, on the running loop."""
         if self._task is None or self._task.done():
@@ -621,7 +641,8 @@ class LiveHub:
             raise _NotLeader
 
     async def _rooms_of(self, kind: str, data: Mapping[str, Any]) -> tuple[str, ...]:
-        """The rooms of one update: ``all``, its monitor's, its tags' and teams'.
+        """The rooms of one update: ``all``, ``events`` for an event, its
+        monitor's, its tags' and teams'.
 
         Events that change a monitor also refresh the tags kept for it: after
         a change the new tags decide; a deleted monitor's last event still
@@ -630,16 +651,17 @@ class LiveHub:
         event_type = data.get("type") if kind == "event" else None
         if event_type == MONITORS_APPLIED:
             self._tags.clear()
+        common = (ALL_ROOM, EVENTS_ROOM) if kind == "event" else (ALL_ROOM,)
         monitor_id = data.get("monitor_id")
         if not isinstance(monitor_id, str):
-            return (ALL_ROOM,)
+            return common
         if event_type in (MONITOR_CREATED, MONITOR_UPDATED):
             self._tags.forget(monitor_id)
 
         tags = await self._tags_for(monitor_id, event_type)
         if event_type == MONITOR_DELETED:
             self._tags.forget(monitor_id)
-        rooms = [ALL_ROOM, monitor_room(monitor_id)]
+        rooms = [*common, monitor_room(monitor_id)]
         for tag in tags:
             rooms.append(tag_room(tag))
             if tag.startswith(TEAM_TAG_PREFIX) and len(tag) > len(TEAM_TAG_PREFIX):
@@ -1011,12 +1033,13 @@ class LiveHub:
     async def _tell_presence(
         self, joined: list[dict[str, str]], left: list[dict[str, str]]
     ) -> None:
-        """Send room ``all`` of every gateway who came, who went, who is here."""
+        """Send rooms ``all`` and ``events`` of every gateway who came, who
+        went, who is here."""
         watching = await self.who()
         await self._sio.emit(
             "presence",
             {"joined": joined, "left": left, "watching": watching},
-            to=ALL_ROOM,
+            to=[ALL_ROOM, EVENTS_ROOM],
         )
 
     # -- socket.io events ---------------------------------------------------
@@ -1572,6 +1595,7 @@ def _asked_rooms(environ: Mapping[str, Any], principal: Principal | None) -> lis
     query = parse_qs(str(environ.get("QUERY_STRING", "")))
     monitors, tags, teams = (_listed(query, n) for n in ("monitors", "tags", "teams"))
     refused = socketio.exceptions.ConnectionRefusedError
+    events = _flag(query, "events")
 
     problem = _rooms_problem(monitors)
     if problem is not None:
@@ -1589,6 +1613,7 @@ def _asked_rooms(environ: Mapping[str, Any], principal: Principal | None) -> lis
         *(monitor_room(m) for m in monitors),
         *(tag_room(t) for t in tags),
         *(team_room(t) for t in teams),
+        *((EVENTS_ROOM,) if events else ()),
     ]
     for room in rooms:
         team = _team_of_room(room)
@@ -1598,11 +1623,26 @@ def _asked_rooms(environ: Mapping[str, Any], principal: Principal | None) -> lis
     return rooms or [ALL_ROOM]
 
 
+def _flag(query: Mapping[str, list[str]], name: str) -> bool:
+    """A yes-or-no query parameter: 1, true, yes or on; 0, false, no or off.
+
+    Raises ``ConnectionRefusedError`` naming it when it is anything else.
+    """
+    values = [value.strip().lower() for value in query.get(name, [])]
+    if not values:
+        return False
+    if all(value in _YES for value in values):
+        return True
+    if all(value in _NO for value in values):
+        return False
+    raise socketio.exceptions.ConnectionRefusedError(f"{name}: must be 1 or 0")
+
+
 def _room_named(data: Any) -> tuple[str | None, str | None]:
-    """The room ``{"monitor": id}``, ``{"tag": t}`` or ``{"team": n}`` names,
-    or what is wrong with it."""
+    """The room ``{"monitor": id}``, ``{"tag": t}``, ``{"team": n}`` or
+    ``{"events": true}`` names, or what is wrong with it."""
     if not isinstance(data, Mapping):
-        return None, 'send {"monitor": id}, {"tag": tag} or {"team": name}'
+        return None, _NAME_A_ROOM
     if "monitor" in data:
         monitor_id = data["monitor"]
         if isinstance(monitor_id, str) and _MONITOR_ID.fullmatch(monitor_id):
@@ -1616,7 +1656,11 @@ def _room_named(data: Any) -> tuple[str | None, str | None]:
         if _is_name(data["team"]):
             return team_room(data["team"]), None
         return None, "team: must be text of 1-64 characters"
-    return None, 'send {"monitor": id}, {"tag": tag} or {"team": name}'
+    if "events" in data:
+        if data["events"] is True:
+            return EVENTS_ROOM, None
+        return None, "events: must be true"
+    return None, _NAME_A_ROOM
 
 
 def _team_of_room(room: str) -> str | None:

@@ -71,6 +71,12 @@ class Operation:
     """Response headers by status: name to description."""
     media_type: str = "application/json"
     """What the success answers are: JSON, or a page or style sheet."""
+    other_media_types: Sequence[str] = ()
+    """Other media types the success answers may come as, with the same schema
+    (an export as YAML or as JSON)."""
+    body_alternatives: Mapping[str, Described] = field(default_factory=dict)
+    """Media types the body may also be sent as, beside JSON, with the schema
+    of each."""
 
 
 def documented(operation: Operation) -> Callable[[Handler], Handler]:
@@ -263,12 +269,10 @@ def _operation_entry(
     entry["description"] = description.strip()
     entry["security"] = [] if scope == PUBLIC else [{"bearer": []}]
     if operation.body is not None:
-        entry["requestBody"] = {
-            "required": operation.body_required,
-            "content": {
-                "application/json": {"schema": _described(operation.body, models)}
-            },
-        }
+        content = {"application/json": {"schema": _described(operation.body, models)}}
+        for media_type, schema in operation.body_alternatives.items():
+            content[media_type] = {"schema": _described(schema, models)}
+        entry["requestBody"] = {"required": operation.body_required, "content": content}
     if operation.deprecated_on is not None:
         entry["deprecated"] = True
     return entry
@@ -309,7 +313,8 @@ def _responses(
         response: dict[str, Any] = {"description": "success"}
         if answer is not None:
             response["content"] = {
-                operation.media_type: {"schema": _described(answer, models)}
+                media_type: {"schema": _described(answer, models)}
+                for media_type in (operation.media_type, *operation.other_media_types)
             }
         headers = operation.headers.get(status)
         if headers:

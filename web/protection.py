@@ -484,12 +484,16 @@ def default_category(request: Request) -> str | None:
 
     Push pings are ``ingest``; logins and token refreshes ``auth``; users,
     keys, the activity log and ``/api/v1/admin`` are ``admin``; the rest of
-    ``/api`` is ``api``. Health probes, ``/metrics``, live updates and static
-    files are not limited (None).
+    ``/api`` is ``api``, a user's preferences too (a dashboard saves them as
+    its layout changes, far more often than anyone signs in). Health
+    probes, ``/metrics``, live updates and static files are not limited
+    (None).
     """
     path = request.path
     if _under(path, "/push"):
         return "ingest"
+    if _under(path, "/api/v1/auth/me/preferences"):
+        return "api"
     if _under(path, "/api/v1/auth"):
         return "auth"
     if any(_under(path, prefix) for prefix in _ADMIN_PATHS):

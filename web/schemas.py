@@ -242,3 +242,61 @@ class Revoked(pydantic.BaseModel):
 
 class Requeued(pydantic.BaseModel):
     requeued: int
+
+
+class StatusPage(pydantic.BaseModel):
+    """A status page's definition: what its public address shows."""
+
+    id: str
+    title: str
+    description: str
+    monitors: list[str]
+    tags: list[str]
+    show_latency: bool
+
+
+class PublicUptime(pydantic.BaseModel):
+    """The share of checks that passed, None without checks."""
+
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    last_day: float | None = pydantic.Field(alias="24h")
+    last_30_days: float | None = pydantic.Field(alias="30d")
+
+
+class PublicMonitor(pydantic.BaseModel):
+    """One monitor as a status page shows it: no target, options or tags."""
+
+    id: str
+    name: str
+    state: State
+    latency_ms: float | None = pydantic.Field(
+        default=None, description="the last check's, when the page shows latency"
+    )
+    uptime: PublicUptime
+
+
+class PublicIncident(pydantic.BaseModel):
+    monitor_id: str
+    status: Literal["open", "acknowledged", "resolved"]
+    opened_at: float
+    updated_at: float
+    resolved_at: float | None
+
+
+class PublicStatusPage(pydantic.BaseModel):
+    """What anyone may read of a status page, signed in or not."""
+
+    id: str
+    title: str
+    description: str
+    at: float = pydantic.Field(description="when this answer was made")
+    overall: State
+    monitors: list[PublicMonitor]
+    incidents: list[PublicIncident]
+
+
+class Preferences(pydantic.BaseModel):
+    """A user's saved preferences: whatever object the dashboard keeps."""
+
+    preferences: dict[str, Any]

@@ -6,12 +6,22 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import alerting, analytics, api, engine, platform, scale, storage
+from bench import (
+    alerting,
+    analytics,
+    api,
+    dashboard,
+    engine,
+    platform,
+    scale,
+    storage,
+)
 
 BENCHMARKS: dict[str, ModuleType] = {
     "alerting": alerting,
     "analytics": analytics,
     "api": api,
+    "dashboard": dashboard,
     "engine": engine,
     "platform": platform,
     "scale": scale,

@@ -59,6 +59,7 @@ def test_the_engine_benchmark_prints_and_writes_every_figure(tmp_path: Path) -> 
         ("alerting", ("--monitors", "--groups", "--notifications", "--json")),
         ("analytics", ("--runs", "--monitors", "--batches", "--json")),
         ("api", ("--monitors", "--results", "--rate", "--page", "--json")),
+        ("dashboard", ("--monitors", "--loads", "--changes", "--json")),
     ],
 )
 def test_each_benchmark_explains_its_options(
@@ -111,6 +112,25 @@ def test_the_api_benchmark_times_lists_under_load_and_live_results(
     assert figures["list_p95_ms"] > 0
     assert figures["status_p95_ms"] > 0
     assert figures["results_delivered"] > 0
+
+
+def test_the_dashboard_benchmark_loads_the_overview_in_chromium(
+    tmp_path: Path,
+) -> None:
+    figures = run_benchmark(
+        "dashboard",
+        tmp_path / "dashboard.json",
+        *("--monitors", "50", "--loads", "2", "--changes", "2"),
+    )
+
+    assert "usable overview, ms (median)" in figures["stdout"]
+    assert figures["monitors"] == 50
+    assert len(figures["loads"]) == 2
+    assert figures["usable_ms"] >= figures["meaningful_paint_ms"] > 0
+    assert (
+        figures["script_and_style_bytes_read"] > figures["script_and_style_bytes_sent"]
+    )
+    assert figures["change_to_screen_p95_ms"] > 0
 
 
 def test_the_scale_benchmark_loads_runs_and_reloads_a_fleet(tmp_path: Path) -> None:

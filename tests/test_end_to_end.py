@@ -119,12 +119,14 @@ async def test_a_job_checked_daily_is_judged_as_soon_as_it_pings(
             }
         )
         try:
-            async with httpx.AsyncClient(base_url=gateway_url) as http:
-                async with client.subscribe(["e2e-daily"]) as updates:
-                    await http.get("/push/e2e-daily")
-                    up = await next_matching(updates, "result", state="up")
-                    await http.get("/push/e2e-daily/fail?msg=quota")
-                    down = await next_matching(updates, "result", state="down")
+            async with (
+                httpx.AsyncClient(base_url=gateway_url) as http,
+                client.subscribe(["e2e-daily"]) as updates,
+            ):
+                await http.get("/push/e2e-daily")
+                up = await next_matching(updates, "result", state="up")
+                await http.get("/push/e2e-daily/fail?msg=quota")
+                down = await next_matching(updates, "result", state="down")
         finally:
             await client.delete_monitor("e2e-daily")
 

@@ -11,7 +11,7 @@
 // Bump VERSION when the list of shell files changes: the new worker takes
 // over at once and the old caches are deleted.
 
-const VERSION = "1";
+const VERSION = "2";
 const SHELL_CACHE = `upcast-shell-v${VERSION}`;
 const API_CACHE = `upcast-api-v${VERSION}`;
 const OFFLINE_HEADER = "X-Upcast-Offline";
@@ -40,6 +40,8 @@ const SHELL = [
 const EXTRAS = [
   "/ui/js/views/login.js",
   "/ui/js/views/overview.js",
+  "/ui/js/widgets/monitor-list.js",
+  "/ui/css/overview.css",
   "/ui/vendor/uPlot.esm.js",
   "/ui/vendor/uPlot.min.css",
   "/ui/icons/upcast-192.png",

@@ -193,7 +193,8 @@ async def test_signing_out_returns_to_the_login_page(
 ) -> None:
     await sign_in(page, gateway_url)
     await page.goto(f"{gateway_url}/#/account")
-    await page.get_by_role("button", name="Sign out").click()
+    head = page.locator(".page-head")
+    await head.get_by_role("button", name="Sign out", exact=True).click()
     await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert await page.evaluate("localStorage.getItem('upcast.session')") is None
 
@@ -210,3 +211,73 @@ async def test_the_overview_fits_a_phone(
     assert overflow <= 0
     await page.get_by_role("button", name="Menu").click()
     await expect(page.get_by_role("link", name="Incidents", exact=True)).to_be_visible()
+
+
+async def make_job(api: httpx.AsyncClient, made: list[str], state: str) -> str:
+    """A push monitor that has reported ``state`` ("up" or "down")."""
+    monitor_id = f"job-{secrets.token_hex(4)}"
+    created = await api.post(
+        "/api/v1/monitors",
+        json={"id": monitor_id, "name": f"Nightly {monitor_id}", "kind": "push"},
+    )
+    assert created.status_code == 201, created.text
+    made.append(monitor_id)
+    await api.get(f"/push/{monitor_id}" + ("/fail" if state == "down" else ""))
+    return monitor_id
+
+
+async def controlled_by_service_worker(page: Page) -> bool:
+    for _ in range(100):
+        if await page.evaluate("navigator.serviceWorker.controller !== null"):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_a_dashboard_that_lost_its_connection_catches_up(
+    page: Page, gateway_url: str, api: httpx.AsyncClient, made: list[str]
+) -> None:
+    monitor_id = await make_job(api, made, "up")
+    await sign_in(page, gateway_url)
+    await page.goto(f"{gateway_url}/#/?q={monitor_id}")
+    row = page.locator(f'[data-monitor-id="{monitor_id}"]')
+    await expect(row).to_have_attribute("data-state", "up")
+    await expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+
+    # The connection drops and cannot come back while the job fails.
+    await page.context.set_offline(True)
+    await page.evaluate(
+        "import('/ui/js/live.js').then(({live}) => live.socket.io.engine.close())"
+    )
+    await expect(page.locator("#connection")).not_to_have_attribute(
+        "data-status", "live"
+    )
+    await api.get(f"/push/{monitor_id}/fail")
+    await asyncio.sleep(1)
+    await expect(row).to_have_attribute("data-state", "up")
+
+    await page.context.set_offline(False)
+    await expect(row).to_have_attribute("data-state", "down")
+    await expect(page.locator("#connection")).to_have_attribute("data-status", "live")
+
+
+async def test_the_overview_shows_the_last_known_status_offline(
+    page: Page, gateway_url: str, api: httpx.AsyncClient, made: list[str]
+) -> None:
+    monitor_id = await make_job(api, made, "down")
+    await sign_in(page, gateway_url)
+    await page.goto(f"{gateway_url}/#/?q={monitor_id}")
+    row = page.locator(f'[data-monitor-id="{monitor_id}"]')
+    await expect(row).to_have_attribute("data-state", "down")
+    assert await controlled_by_service_worker(page)
+    # Loaded once through the service worker, which keeps the answer.
+    await page.reload()
+    await expect(row).to_have_attribute("data-state", "down")
+
+    await page.context.set_offline(True)
+    try:
+        await page.reload()
+        await expect(row).to_have_attribute("data-state", "down")
+        await expect(page.locator("#offline")).to_be_visible()
+    finally:
+        await page.context.set_offline(False)

@@ -216,9 +216,15 @@ function notify(notice) {
   if (!notice) return;
   if (!arriving.length) {
     setTimeout(() => {
-      const newest = arriving.reverse().map((item) => ({ ...item, read: false }));
+      const kept = notices();
+      // An update replayed after a reconnection is not told twice.
+      const known = new Set(kept.map((item) => item.id));
+      const newest = arriving
+        .reverse()
+        .filter((item) => !known.has(item.id))
+        .map((item) => ({ ...item, read: false }));
       arriving = [];
-      keepNotices([...newest, ...notices()]);
+      keepNotices([...newest, ...kept]);
     }, 1000);
   }
   arriving.push(notice);
@@ -242,17 +248,24 @@ function stateNotice(event) {
   };
 }
 
-function incidentNotice(data) {
-  const incident = data?.data?.incident || data?.incident || data?.data || data;
-  const id = incident?.id || data?.incident_id;
-  if (!id) return null;
-  const type = data?.type || "incident";
+const TOLD_INCIDENT_EVENTS = {
+  incident_opened: "opened",
+  incident_escalated: "escalated",
+  incident_acknowledged: "acknowledged",
+  incident_resolved: "resolved",
+};
+
+/** A notice of an incident event ({type, monitor_id, data: the incident}). */
+function incidentNotice(event) {
+  const what = TOLD_INCIDENT_EVENTS[event?.type];
+  const incident = event?.data;
+  if (!what || !incident?.id) return null;
   return {
-    id: `${data?.id || id}-${type}`,
-    at: data?.at || Date.now() / 1000,
-    kind: "incident",
-    text: `Incident ${type.replace(/_/g, " ")}: ${monitorName(incident?.monitor_id || data?.monitor_id)}`,
-    link: `#/incidents/${encodeURIComponent(id)}`,
+    id: event.id,
+    at: event.at,
+    kind: event.type === "incident_resolved" ? "up" : "incident",
+    text: `Incident ${what}: ${monitorName(incident.monitor_id || event.monitor_id)}`,
+    link: `#/incidents/${encodeURIComponent(incident.id)}`,
   };
 }
 

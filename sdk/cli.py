@@ -570,11 +570,14 @@ async def serve_until_stopped(
         await platform.close()
         print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
-    print(f"-- Upcast is running at {gateway.url}  (API under /api/v1)", flush=True)
+    print(
+        f"-- Upcast is running at {gateway.url}  (the dashboard; API under /api/v1)",
+        flush=True,
+    )
     if not await app.ctx.accounts.backend.users():
         print(
-            "-- no accounts yet: make the owner with "
-            "'upcast users create-owner NAME --api-key cli'",
+            "-- no accounts yet: make the owner, who signs in to the dashboard, "
+            "with 'upcast users create-owner NAME --api-key cli'",
             flush=True,
         )
     print(f"-- store: {settings.url}; Ctrl-C stops", flush=True)

@@ -8,6 +8,7 @@ temporary data directory); tests share it and use monitor ids of their own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,21 @@ def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Undo the logging set-up of a command a test runs in this process.
+
+    ``upcast`` commands log to the stderr they start with, which under
+    pytest is the test's capture; it is closed when the test ends, while
+    the session's gateway thread still logs.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session", autouse=True)

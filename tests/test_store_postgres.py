@@ -350,7 +350,10 @@ async def test_two_stores_opening_at_once_migrate_once(
     finally:
         await asyncio.gather(first.close(), second.close())
 
-    assert steps == every_step()
+    # Each migration is applied once, by one store or the other; a store
+    # that read the version while the other was part way numbers its steps
+    # from there.
+    assert sorted(words for _, _, words in steps) == sorted(w for _, w in PACKAGED)
     assert await migrations_recorded(admin, schema) == PACKAGED
 
 

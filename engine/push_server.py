@@ -36,8 +36,13 @@ MAX_BODY = 64 * 1024
 def make_app(
     book: Heartbeats | None = None,
     known: Callable[[str], bool] | None = None,
+    on_ping: Callable[[str], None] | None = None,
 ) -> web.Application:
-    """The aiohttp application that records pings into ``book``."""
+    """The aiohttp application that records pings into ``book``.
+
+    ``on_ping`` is told each recorded ping's token, so that the monitor's
+    check can judge it at once.
+    """
     target = book if book is not None else heartbeats.default
 
     async def receive(request: web.Request) -> web.Response:
@@ -51,6 +56,8 @@ def make_app(
         except BadPing as exc:
             return web.Response(status=400, text=f"{exc}\n")
         target.record(token, ok=ok, message=message, duration_ms=duration_ms)
+        if on_ping is not None:
+            on_ping(token)
         logger.debug("ping token=%s ok=%s duration_ms=%s", token, ok, duration_ms)
         return web.Response(text="OK")
 
@@ -92,11 +99,12 @@ class PushServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         known: Callable[[str], bool] | None = None,
+        on_ping: Callable[[str], None] | None = None,
     ) -> None:
         self.book = book if book is not None else heartbeats.default
         self.host = host
         self.port = port
-        self._app = make_app(self.book, known)
+        self._app = make_app(self.book, known, on_ping)
         self._runner: web.AppRunner | None = None
 
     @property

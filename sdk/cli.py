@@ -450,12 +450,20 @@ async def run_forever(
     push: PushServer | None = None
     if not args.no_push:
         tokens = {
-            monitor.check.token
+            monitor.check.token: monitor.id
             for monitor in monitors
             if isinstance(monitor.check, PushCheck)
         }
+
+        def judge_now(token: str) -> None:
+            monitor_id = tokens[token]
+            if monitor_id in scheduler:
+                scheduler.check_now(monitor_id)
+
         host, port = args.push_listen
-        push = PushServer(host=host, port=port, known=tokens.__contains__)
+        push = PushServer(
+            host=host, port=port, known=tokens.__contains__, on_ping=judge_now
+        )
         try:
             await push.start()
         except OSError as exc:

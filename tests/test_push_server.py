@@ -189,3 +189,16 @@ async def test_the_health_route_answers_while_the_server_runs(
     async with client.get(f"http://127.0.0.1:{server.port}/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok", "tokens_seen": 0}
+
+
+async def test_each_recorded_ping_is_told_by_its_token(
+    book: Heartbeats, client: aiohttp.ClientSession
+) -> None:
+    told: list[str] = []
+    known = {"backup", "export"}.__contains__
+    async with PushServer(book, port=0, known=known, on_ping=told.append) as running:
+        await ping(client, f"{running.url}/backup")
+        await ping(client, f"{running.url}/export/fail")
+        await ping(client, f"{running.url}/stranger")
+
+    assert told == ["backup", "export"]

@@ -161,6 +161,28 @@ async def test_a_compressed_file_has_a_weak_tag_that_still_matches(site: str) ->
     assert "content-encoding" not in image.headers
 
 
+@pytest.mark.parametrize("coding", ["br", "gzip"])
+async def test_a_file_is_compressed_once_and_sent_alike_every_time(
+    site: str, coding: str
+) -> None:
+    async with httpx.AsyncClient(base_url=site, timeout=WAIT) as client:
+        answers = [
+            await client.get("/ui/js/app.js", headers={"Accept-Encoding": coding})
+            for _ in range(2)
+        ]
+        plain = await client.get(
+            "/ui/js/app.js", headers={"Accept-Encoding": "identity"}
+        )
+
+    assert [a.headers["content-encoding"] for a in answers] == [coding, coding]
+    assert all(a.content == FILES["js/app.js"] for a in answers)
+    assert answers[0].headers["etag"] == answers[1].headers["etag"]
+    assert "accept-encoding" in answers[0].headers["vary"].lower()
+    assert "content-encoding" not in plain.headers
+    assert plain.content == FILES["js/app.js"]
+    assert "accept-encoding" in plain.headers["vary"].lower()
+
+
 async def test_a_head_request_gets_the_headers_without_the_body(site: str) -> None:
     async with httpx.AsyncClient(base_url=site, timeout=WAIT) as client:
         got = await client.get("/sw.js")

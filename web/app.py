@@ -151,7 +151,8 @@ def create_app(
     app.register_listener(stop_accounts, "after_server_stop")
     install_access_checks(app, accounts)
     install_versioning(app)
-    install_protection(app, protection or ProtectionSettings())
+    protection = protection or ProtectionSettings()
+    install_protection(app, protection)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
@@ -208,6 +209,6 @@ def create_app(
     app.blueprint(presence_blueprint(hub))
     app.blueprint(status_pages_blueprint(platform, directory))
     app.blueprint(overview_blueprint(platform, directory))
-    app.blueprint(dashboard_blueprint())
+    app.blueprint(dashboard_blueprint(codings=protection.compression))
     install_error_handlers(app)
     return app

@@ -18,15 +18,18 @@ never read. Every answer carries a strong ``ETag`` and ``Cache-Control:
 no-cache``: file names carry no fingerprint, so browsers ask again each
 time and are answered 304 while a file is unchanged. These routes need no
 credentials; the app's security headers and compression apply to them as
-to every answer (``web.protection``).
+to every answer (``web.protection``), except that compression is done once
+per file and content coding, at a higher level than for API answers, and
+kept: the files never change while the gateway runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
@@ -37,6 +40,7 @@ from sanic.response import raw
 from web.access import public
 from web.conditional import not_modified, strong_etag, tag_held
 from web.errors import error_response
+from web.protection import choose_encoding, compress, is_compressible
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,14 @@ CONTENT_TYPES: Final = MappingProxyType(
 
 UNKNOWN_TYPE: Final = "application/octet-stream"
 
+COMPRESS_FROM: Final = 1024
+"""Files smaller than this are sent as they are."""
+
+# Each file is compressed once and the result kept, so the slower, smaller
+# levels pay: a sixth to a fifth fewer bytes on every load.
+BROTLI_QUALITY: Final = 9
+GZIP_LEVEL: Final = 9
+
 
 @dataclass(frozen=True, slots=True)
 class StaticFile:
@@ -80,6 +92,27 @@ class StaticFile:
     body: bytes
     content_type: str
     etag: str
+    compressed: dict[str, bytes | None] = field(default_factory=dict)
+    """The body in each content coding asked for so far, or None where
+    compressing did not make it smaller."""
+
+    @property
+    def compressible(self) -> bool:
+        return len(self.body) >= COMPRESS_FROM and is_compressible(self.content_type)
+
+    async def encoded(self, coding: str) -> bytes | None:
+        """The body in ``coding`` ("br" or "gzip"), made the first time it
+        is asked for; None if it would be no smaller."""
+        if coding not in self.compressed:
+            made = await asyncio.to_thread(
+                compress,
+                self.body,
+                coding,
+                brotli_quality=BROTLI_QUALITY,
+                gzip_level=GZIP_LEVEL,
+            )
+            self.compressed[coding] = made if len(made) < len(self.body) else None
+        return self.compressed[coding]
 
 
 def read_folder(root: Path) -> dict[str, StaticFile]:
@@ -121,39 +154,51 @@ def read_folder(root: Path) -> dict[str, StaticFile]:
     return files
 
 
-def dashboard_blueprint(root: Path = STATIC_DIR) -> Blueprint:
-    """The routes of the dashboard's files, read from ``root`` now."""
+def dashboard_blueprint(
+    root: Path = STATIC_DIR, codings: tuple[str, ...] = ("br", "gzip")
+) -> Blueprint:
+    """The routes of the dashboard's files, read from ``root`` now, offered
+    compressed in ``codings`` (none: as they are)."""
     files: Mapping[str, StaticFile] = read_folder(root)
     dashboard = Blueprint("dashboard")
 
-    def answer(request: Request, relative: str) -> HTTPResponse:
+    async def answer(request: Request, relative: str) -> HTTPResponse:
         found = files.get(relative)
         if found is None:
             return error_response(404, "nothing is there")
         headers = {"Cache-Control": CACHE_CONTROL}
-        held = tag_held(request, found.etag)
+        body, etag = found.body, found.etag
+        if found.compressible and codings:
+            headers["Vary"] = "Accept-Encoding"
+            accepted = request.headers.get("accept-encoding", "")
+            coding = choose_encoding(accepted, codings)
+            encoded = None if coding is None else await found.encoded(coding)
+            if coding is not None and encoded is not None:
+                body = encoded
+                headers["Content-Encoding"] = coding
+                # The bytes differ from the file's, so the tag is weak.
+                etag = "W/" + etag
+        held = tag_held(request, etag)
         if held is not None:
             return not_modified(held, headers)
         return raw(
-            found.body,
-            content_type=found.content_type,
-            headers={**headers, "ETag": found.etag},
+            body, content_type=found.content_type, headers={**headers, "ETag": etag}
         )
 
     async def index(request: Request) -> HTTPResponse:
-        return answer(request, "index.html")
+        return await answer(request, "index.html")
 
     async def status_page(request: Request, slug: str) -> HTTPResponse:
-        return answer(request, "status.html")
+        return await answer(request, "status.html")
 
     async def ui(request: Request, path: str) -> HTTPResponse:
-        return answer(request, path)
+        return await answer(request, path)
 
     async def service_worker(request: Request) -> HTTPResponse:
-        return answer(request, "sw.js")
+        return await answer(request, "sw.js")
 
     async def manifest(request: Request) -> HTTPResponse:
-        return answer(request, "manifest.webmanifest")
+        return await answer(request, "manifest.webmanifest")
 
     for handler, path in (
         (index, "/"),

@@ -631,9 +631,7 @@ class MonitorDirectory:
         """A monitor's overview row, kept unless alerting adds to its status."""
         monitor = self._monitors[monitor_id]
         status = self.status_of(monitor_id)
-        shown = status.get("state") or str(MonitorState.UNKNOWN)
-        if not monitor.get("enabled", True):
-            shown = _PAUSED
+        shown = overview_state(monitor, status)
         row = orjson.dumps(
             overview_row(monitor, shown, status, self._recent.get(monitor_id))
         )
@@ -763,6 +761,15 @@ class MonitorDirectory:
         if sort == "name":
             return (self._monitors[monitor_id]["name"].casefold(), monitor_id)
         return self._sort_key(sort, monitor_id)
+
+
+def overview_state(monitor: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """The state the overview shows: paused for a paused monitor, whatever
+    its last check said."""
+    if not monitor.get("enabled", True):
+        return _PAUSED
+    state = status.get("state")
+    return state if isinstance(state, str) and state else str(MonitorState.UNKNOWN)
 
 
 def overview_row(

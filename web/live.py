@@ -94,6 +94,7 @@ from engine.events import (
     MONITORS_APPLIED,
 )
 from web.access import Principal
+from web.params import FALSE_WORDS, TRUE_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +164,6 @@ _KINDS = frozenset({"result", "event"})
 _TOO_MANY_HELD = "too many updates came while the missed ones were sent"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _MAX_NAME = 64
-_YES = frozenset({"1", "true", "yes", "on"})
-_NO = frozenset({"0", "false", "no", "off", ""})
 _NAME_A_ROOM = 'send {"monitor": id}, {"tag": tag}, {"team": name} or {"events": true}'
 
 Authenticator = Callable[[str | None, str], Awaitable[Principal | None]]
@@ -1631,9 +1630,9 @@ def _flag(query: Mapping[str, list[str]], name: str) -> bool:
     values = [value.strip().lower() for value in query.get(name, [])]
     if not values:
         return False
-    if all(value in _YES for value in values):
+    if all(value in TRUE_WORDS for value in values):
         return True
-    if all(value in _NO for value in values):
+    if all(value in FALSE_WORDS or not value for value in values):
         return False
     raise socketio.exceptions.ConnectionRefusedError(f"{name}: must be 1 or 0")
 

@@ -44,6 +44,7 @@ from web.directory import (
     RECENT_LETTERS,
     MonitorDirectory,
     overview_row,
+    overview_state,
 )
 from web.openapi import Operation, Param, documented
 from web.params import Query
@@ -61,7 +62,6 @@ CACHE_CONTROL: Final = "private, no-cache"
 
 _STATES: Final = tuple(str(state) for state in MonitorState)
 _PARAMS: Final = ("tags", "state", "q")
-_PAUSED: Final = str(MonitorState.PAUSED)
 
 _LETTERS_TEXT: Final = ", ".join(
     f"`{letter}` {state}" for state, letter in RECENT_LETTERS.items()
@@ -237,9 +237,7 @@ async def _from_platform(
         if tags and set(tags).isdisjoint(monitor["tags"]):
             continue
         status = monitor.get("status") or {}
-        current = status.get("state") or "unknown"
-        if not monitor.get("enabled", True):
-            current = _PAUSED
+        current = overview_state(monitor, status)
         if state is not None and current != state:
             continue
         counts[current] = counts.get(current, 0) + 1

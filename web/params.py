@@ -20,8 +20,9 @@ from web.errors import BadRequest
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+"""How a yes-or-no parameter may be written."""
 
 
 class Query:
@@ -63,9 +64,9 @@ class Query:
         if value is None:
             return None
         lowered = value.lower()
-        if lowered in _TRUE:
+        if lowered in TRUE_WORDS:
             return True
-        if lowered in _FALSE:
+        if lowered in FALSE_WORDS:
             return False
         raise BadRequest.parameter(name, f"must be true or false, got {value!r}")
 

@@ -743,10 +743,23 @@ class _Guard:
             headers["ETag"] = "W/" + etag
 
     def _encode(self, body: bytes, coding: str) -> bytes:
-        if coding == "br":
-            encoded: bytes = brotli.compress(body, quality=self.settings.brotli_quality)
-            return encoded
-        return gzip.compress(body, compresslevel=self.settings.gzip_level, mtime=0)
+        settings = self.settings
+        return compress(
+            body,
+            coding,
+            brotli_quality=settings.brotli_quality,
+            gzip_level=settings.gzip_level,
+        )
+
+
+def compress(
+    body: bytes, coding: str, *, brotli_quality: int, gzip_level: int
+) -> bytes:
+    """``body`` in a content coding, "br" or "gzip", at the given level."""
+    if coding == "br":
+        encoded: bytes = brotli.compress(body, quality=brotli_quality)
+        return encoded
+    return gzip.compress(body, compresslevel=gzip_level, mtime=0)
 
 
 def _security_headers(settings: ProtectionSettings) -> tuple[tuple[str, str], ...]:

@@ -84,6 +84,47 @@ export function formatRatio(ratio) {
   return `${percent.toFixed(percent >= 99 ? 3 : 2)}%`;
 }
 
+/**
+ * Seconds as the API writes durations, shortest first: 90 -> "1m30s",
+ * 86400 -> "1d", 0.25 -> "250ms". Text is shown as it is.
+ */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || seconds === "") return "";
+  if (typeof seconds !== "number") return String(seconds);
+  if (seconds > 0 && seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  if (!Number.isInteger(seconds)) return `${seconds}s`;
+  let left = seconds;
+  let text = "";
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+    ["s", 1],
+  ]) {
+    const count = Math.floor(left / size);
+    left -= count * size;
+    if (count) text += `${count}${unit}`;
+  }
+  return text || "0s";
+}
+
+/** Seconds from a duration as the API reads it ("30d", "1h30m", "90"); null if unreadable. */
+export function parseDuration(text) {
+  const value = String(text).trim().replace(/\s+/g, "");
+  if (value === "") return null;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
+  const units = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+  let total = 0;
+  let rest = value;
+  while (rest) {
+    const found = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/.exec(rest);
+    if (!found) return null;
+    total += Number(found[1]) * units[found[2]];
+    rest = rest.slice(found[0].length);
+  }
+  return total;
+}
+
 /** Unix seconds as a local date and time. */
 export function formatTime(seconds) {
   if (!seconds) return "–";

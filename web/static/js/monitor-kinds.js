@@ -2,25 +2,7 @@
 // the form shows for each. Options a kind has but the form leaves out (headers,
 // Basic authentication, a JSON body...) are edited as JSON.
 
-/** Seconds as the shortest duration people write: 90 -> "1m30s", 0.25 -> "250ms". */
-export function formatDuration(seconds) {
-  if (seconds === null || seconds === undefined || seconds === "") return "";
-  if (typeof seconds !== "number") return String(seconds);
-  if (seconds > 0 && seconds < 1) return `${Math.round(seconds * 1000)}ms`;
-  if (!Number.isInteger(seconds)) return `${seconds}s`;
-  let left = seconds;
-  let text = "";
-  for (const [unit, size] of [
-    ["h", 3600],
-    ["m", 60],
-    ["s", 1],
-  ]) {
-    const count = Math.floor(left / size);
-    left -= count * size;
-    if (count) text += `${count}${unit}`;
-  }
-  return text || "0s";
-}
+export { formatDuration } from "./dom.js";
 
 // Each option: [name under options, label, input type, extra].
 // Types: text, number, duration, select (extra.choices), check (a boolean),

@@ -4,25 +4,7 @@
 import { h } from "../dom.js";
 import { monitors } from "../store.js";
 
-/** Seconds as the API writes durations: 90 -> "1m30s", 86400 -> "1d". */
-export function formatDuration(seconds) {
-  if (seconds === null || seconds === undefined || seconds === "") return "";
-  if (typeof seconds === "string") return seconds;
-  if (seconds > 0 && seconds < 1) return `${Math.round(seconds * 1000)}ms`;
-  let left = Math.round(seconds);
-  const parts = [];
-  for (const [unit, size] of [
-    ["d", 86400],
-    ["h", 3600],
-    ["m", 60],
-    ["s", 1],
-  ]) {
-    const count = Math.floor(left / size);
-    left -= count * size;
-    if (count) parts.push(`${count}${unit}`);
-  }
-  return parts.join("") || "0s";
-}
+export { formatDuration } from "../dom.js";
 
 /** How long something lasted, in words people read: "3 min", "2 h 5 min". */
 export function formatSpan(seconds) {

@@ -6,7 +6,7 @@
 // time, and asked again every minute while the page is open and visible.
 
 import { ApiError, get, seg } from "../api.js";
-import { field, fill, formatRatio, formatTime, h, useStyles } from "../dom.js";
+import { field, fill, formatRatio, formatTime, h, parseDuration, useStyles } from "../dom.js";
 import {
   formatDuration,
   formatSpan,
@@ -315,22 +315,6 @@ function summary(slo, statuses) {
 
 // -- the form ---------------------------------------------------------------------
 
-/** Seconds from a duration as the API reads it ("30d", "1h30m", "90"); null if unreadable. */
-function parseDuration(text) {
-  const value = text.trim().replace(/\s+/g, "");
-  if (value === "") return null;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
-  const units = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-  let total = 0;
-  let rest = value;
-  while (rest) {
-    const found = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/.exec(rest);
-    if (!found) return null;
-    total += Number(found[1]) * units[found[2]];
-    rest = rest.slice(found[0].length);
-  }
-  return total;
-}
 
 /** What a target over a window allows, in words: the budget a form is about to set. */
 function budgetHint(kind, targetText, windowText) {

@@ -35,7 +35,7 @@ export class WidgetBoard {
     this.updateTimer = null;
     this.ticker = null;
 
-    this.announcer = h("p", { class: "ov-sr", role: "status" });
+    this.announcer = h("p", { class: "visually-hidden", role: "status" });
     // The page keeps this button in its toolbar from its first paint.
     this.editButton = context.editButton;
     this.editButton.disabled = false;
@@ -62,7 +62,7 @@ export class WidgetBoard {
       this.grid,
       h(
         "p",
-        { class: "ov-sr", id: "ov-move-hint" },
+        { class: "visually-hidden", id: "ov-move-hint" },
         "Drag, or use the arrow keys, to move the widget.",
       ),
       this.announcer,
